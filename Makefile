@@ -1,0 +1,27 @@
+# Two commands on a fresh machine: `make demo` runs the example pipeline on the local emulator,
+# `make test` runs the linters and the tests. Both install what they need first.
+PYTHON ?= python3
+UV := $(PYTHON) -m uv
+RUN := $(UV) run --frozen --no-sync
+
+.PHONY: install demo test lint bench clean
+
+install:
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
+	$(UV) sync --frozen --all-extras
+
+demo: install
+	$(RUN) python scripts/demo.py
+
+lint: install
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+
+test: lint
+	$(RUN) pytest
+
+bench: install
+	$(RUN) python benchmarks/run_all.py
+
+clean:
+	rm -rf .demo .pytest_cache .ruff_cache

@@ -1,0 +1,106 @@
+"""Errors of the Amazon ML service, named as the service names them, each knowing its HTTP status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class MachineLearningError(Exception):
+    """
+    Base of every error the emulated service answers with.
+
+    The body follows the service: ``{"__type": <class name>, "message": ..., "code": <int>}``.
+
+    :param message: the text a client sees as the error message.
+    """
+
+    status_code: int = 400
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    @property
+    def error_type(self) -> str:
+        return type(self).__name__
+
+    @property
+    def code(self) -> int:
+        return self.status_code
+
+    def to_body(self) -> dict[str, Any]:
+        return {"__type": self.error_type, "message": self.message, "code": self.code}
+
+
+class InvalidInputException(MachineLearningError):
+    """
+    An input failed the service's validation.
+
+    :param message: names the field, the value and the rule it breaks.
+    """
+
+
+class ResourceNotFoundException(MachineLearningError):
+    """
+    No entity of that type has the given ID (HTTP 400, as the service answers, not 404).
+
+    :param message: names the missing entity.
+    """
+
+
+class IdempotentParameterMismatchException(MachineLearningError):
+    """
+    An ID was reused with parameters other than those of the entity it already names.
+
+    :param message: names the ID and the differing parameters.
+    """
+
+
+class LimitExceededException(MachineLearningError):
+    """
+    An account limit was reached.
+
+    :param message: names the limit.
+    """
+
+
+class InternalServerException(MachineLearningError):
+    """
+    The service failed (HTTP 500); clients retry it.
+
+    :param message: the error text.
+    """
+
+    status_code = 500
+
+
+class ThrottlingException(MachineLearningError):
+    """
+    The caller exceeded the request rate (HTTP 400); clients retry it.
+
+    :param message: the error text, by default the service's ``Rate exceeded``.
+    """
+
+    def __init__(self, message: str = "Rate exceeded") -> None:
+        super().__init__(message)
+
+
+class AccessDeniedException(MachineLearningError):
+    """
+    The account may not use the service (HTTP 403), as for accounts opened after the service closed.
+
+    :param message: the error text.
+    """
+
+    status_code = 403
+
+    def __init__(self, message: str = "AmazonML is no longer available to new customers") -> None:
+        super().__init__(message)
+
+
+class UnknownOperationException(MachineLearningError):
+    """
+    The ``X-Amz-Target`` header names no operation of the service.
+
+    :param message: the error text.
+    """

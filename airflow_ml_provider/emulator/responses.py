@@ -1,0 +1,263 @@
+"""The JSON 1.1 wire protocol of Amazon ML: ``POST /`` with ``X-Amz-Target``, translated to backend calls.
+
+Signatures are accepted without being checked; fault injection and call counting happen here, before any rule.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from werkzeug.wrappers import Request, Response
+
+from airflow_ml_provider.emulator.controls import CallCounters, FaultInjector
+from airflow_ml_provider.emulator.exceptions import (
+    InternalServerException,
+    MachineLearningError,
+    UnknownOperationException,
+)
+from airflow_ml_provider.emulator.models import (
+    BatchPrediction,
+    DataSource,
+    Evaluation,
+    MachineLearningBackend,
+    MLModel,
+)
+
+TARGET_PREFIX = "AmazonML_20141212."
+CONTENT_TYPE = "application/x-amz-json-1.1"
+
+
+class SerializationException(MachineLearningError):
+    """
+    The request body is not a JSON object.
+
+    :param message: the error text.
+    """
+
+
+class MachineLearningResponse:
+    """
+    Answers Amazon ML requests: one method per operation, named as the operation in snake case.
+
+    :param backend: the state and rules the operations act on.
+    :param faults: decides on injected faults per call.
+    :param counters: counts the calls per operation.
+    :param on_change: called after each create, so jobs are looked at without waiting for a tick.
+    """
+
+    def __init__(
+        self,
+        backend: MachineLearningBackend,
+        faults: FaultInjector,
+        counters: CallCounters,
+        on_change: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.backend = backend
+        self.faults = faults
+        self.counters = counters
+        self.on_change = on_change
+        self.operations: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+            name: getattr(self, _snake_case(name)) for name in OPERATIONS
+        }
+
+    def __call__(self, request: Request) -> Response:
+        target = request.headers.get("X-Amz-Target", "")
+        operation = target[len(TARGET_PREFIX) :] if target.startswith(TARGET_PREFIX) else target
+        try:
+            handler = self.operations.get(operation)
+            if request.method != "POST" or handler is None:
+                self.counters.record(operation or "<none>", "failed")
+                raise UnknownOperationException(f"Operation {target!r} is not supported by this service")
+            fault = self.faults.fault_for(operation)
+            if fault is not None:
+                self.counters.record(operation, "injected")
+                raise fault
+            try:
+                params = self._params(request)
+                # One lock for the whole call, so an answer never mixes two moments of a job.
+                with self.backend.lock:
+                    body = handler(params)
+            except MachineLearningError:
+                self.counters.record(operation, "failed")
+                raise
+            except Exception as error:
+                self.counters.record(operation, "failed")
+                raise InternalServerException(f"Internal error: {error}") from error
+            self.counters.record(operation, "succeeded")
+            return _json_response(200, body)
+        except MachineLearningError as error:
+            return _json_response(error.status_code, error.to_body())
+
+    @staticmethod
+    def _params(request: Request) -> dict[str, Any]:
+        raw = request.get_data()
+        if not raw.strip():
+            return {}
+        try:
+            params = json.loads(raw)
+        except ValueError as error:
+            raise SerializationException(f"Request body is not valid JSON: {error}") from error
+        if not isinstance(params, dict):
+            raise SerializationException("Request body must be a JSON object")
+        return params
+
+    # Data sources.
+
+    def create_data_source_from_s3(self, params: dict[str, Any]) -> dict[str, Any]:
+        data_source = self.backend.create_data_source_from_s3(
+            params.get("DataSourceId"),
+            params.get("DataSourceName"),
+            params.get("DataSpec"),
+            params.get("ComputeStatistics"),
+        )
+        self.on_change()
+        return {"DataSourceId": data_source.entity_id}
+
+    def get_data_source(self, params: dict[str, Any]) -> dict[str, Any]:
+        data_source = self.backend.get_data_source(params.get("DataSourceId"))
+        return data_source.get(verbose=bool(params.get("Verbose")))
+
+    def describe_data_sources(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self._describe(DataSource.kind, params)
+
+    def update_data_source(self, params: dict[str, Any]) -> dict[str, Any]:
+        data_source = self.backend.update_data_source(
+            params.get("DataSourceId"), params.get("DataSourceName")
+        )
+        return {"DataSourceId": data_source.entity_id}
+
+    def delete_data_source(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {"DataSourceId": self.backend.delete_data_source(params.get("DataSourceId")).entity_id}
+
+    # Models.
+
+    def create_ml_model(self, params: dict[str, Any]) -> dict[str, Any]:
+        ml_model = self.backend.create_ml_model(
+            params.get("MLModelId"),
+            params.get("MLModelName"),
+            params.get("MLModelType"),
+            params.get("Parameters"),
+            params.get("TrainingDataSourceId"),
+            params.get("Recipe"),
+            params.get("RecipeUri"),
+        )
+        self.on_change()
+        return {"MLModelId": ml_model.entity_id}
+
+    def get_ml_model(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self.backend.get_ml_model(params.get("MLModelId")).get(verbose=bool(params.get("Verbose")))
+
+    def describe_ml_models(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self._describe(MLModel.kind, params)
+
+    def update_ml_model(self, params: dict[str, Any]) -> dict[str, Any]:
+        ml_model = self.backend.update_ml_model(
+            params.get("MLModelId"), params.get("MLModelName"), params.get("ScoreThreshold")
+        )
+        return {"MLModelId": ml_model.entity_id}
+
+    def delete_ml_model(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {"MLModelId": self.backend.delete_ml_model(params.get("MLModelId")).entity_id}
+
+    # Batch predictions.
+
+    def create_batch_prediction(self, params: dict[str, Any]) -> dict[str, Any]:
+        batch_prediction = self.backend.create_batch_prediction(
+            params.get("BatchPredictionId"),
+            params.get("BatchPredictionName"),
+            params.get("MLModelId"),
+            params.get("BatchPredictionDataSourceId"),
+            params.get("OutputUri"),
+        )
+        self.on_change()
+        return {"BatchPredictionId": batch_prediction.entity_id}
+
+    def get_batch_prediction(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self.backend.get_batch_prediction(params.get("BatchPredictionId")).get()
+
+    def describe_batch_predictions(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self._describe(BatchPrediction.kind, params)
+
+    def update_batch_prediction(self, params: dict[str, Any]) -> dict[str, Any]:
+        batch_prediction = self.backend.update_batch_prediction(
+            params.get("BatchPredictionId"), params.get("BatchPredictionName")
+        )
+        return {"BatchPredictionId": batch_prediction.entity_id}
+
+    def delete_batch_prediction(self, params: dict[str, Any]) -> dict[str, Any]:
+        batch_prediction = self.backend.delete_batch_prediction(params.get("BatchPredictionId"))
+        return {"BatchPredictionId": batch_prediction.entity_id}
+
+    # Evaluations.
+
+    def create_evaluation(self, params: dict[str, Any]) -> dict[str, Any]:
+        evaluation = self.backend.create_evaluation(
+            params.get("EvaluationId"),
+            params.get("EvaluationName"),
+            params.get("MLModelId"),
+            params.get("EvaluationDataSourceId"),
+        )
+        self.on_change()
+        return {"EvaluationId": evaluation.entity_id}
+
+    def get_evaluation(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self.backend.get_evaluation(params.get("EvaluationId")).get()
+
+    def describe_evaluations(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self._describe(Evaluation.kind, params)
+
+    def update_evaluation(self, params: dict[str, Any]) -> dict[str, Any]:
+        evaluation = self.backend.update_evaluation(params.get("EvaluationId"), params.get("EvaluationName"))
+        return {"EvaluationId": evaluation.entity_id}
+
+    def delete_evaluation(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {"EvaluationId": self.backend.delete_evaluation(params.get("EvaluationId")).entity_id}
+
+    def _describe(self, kind: str, params: dict[str, Any]) -> dict[str, Any]:
+        page, next_token = self.backend.describe(kind, params)
+        body: dict[str, Any] = {"Results": [entity.describe() for entity in page]}
+        if next_token is not None:
+            body["NextToken"] = next_token
+        return body
+
+
+OPERATIONS = (
+    "CreateDataSourceFromS3",
+    "GetDataSource",
+    "DescribeDataSources",
+    "UpdateDataSource",
+    "DeleteDataSource",
+    "CreateMLModel",
+    "GetMLModel",
+    "DescribeMLModels",
+    "UpdateMLModel",
+    "DeleteMLModel",
+    "CreateBatchPrediction",
+    "GetBatchPrediction",
+    "DescribeBatchPredictions",
+    "UpdateBatchPrediction",
+    "DeleteBatchPrediction",
+    "CreateEvaluation",
+    "GetEvaluation",
+    "DescribeEvaluations",
+    "UpdateEvaluation",
+    "DeleteEvaluation",
+)
+
+
+def _snake_case(operation: str) -> str:
+    # "CreateMLModel" -> "create_ml_model", "CreateDataSourceFromS3" -> "create_data_source_from_s3"
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", operation).lower()
+
+
+def _json_response(status: int, body: dict[str, Any]) -> Response:
+    return Response(
+        json.dumps(body),
+        status=status,
+        content_type=CONTENT_TYPE,
+        headers={"x-amzn-RequestId": str(uuid.uuid4())},
+    )

@@ -1,0 +1,164 @@
+"""Create an Amazon ML object once per task instance, whatever the retries, and optionally wait for it."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from airflow.providers.common.compat.sdk import BaseOperator, conf
+
+from airflow_ml_provider.exceptions import InvalidParameterError
+from airflow_ml_provider.utils.aws import MachineLearningHookMixin
+from airflow_ml_provider.utils.polling import EntityWait, WaitResult
+from airflow_ml_provider.utils.status import COMPLETED
+from airflow_ml_provider.utils.validation import derive_entity_id, validate_entity_id, validate_entity_name
+
+if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import Context
+
+    from airflow_ml_provider.links.machine_learning import MachineLearningConsoleLink
+    from airflow_ml_provider.utils.entities import EntityKind
+
+# Jobs running over 7 days are failed by the service, so a longer default wait is pointless.
+DEFAULT_WAITER_DELAY = 30
+DEFAULT_WAITER_MAX_ATTEMPTS = 7 * 24 * 60 * 60 // DEFAULT_WAITER_DELAY
+
+
+class MachineLearningCreateOperator(MachineLearningHookMixin, BaseOperator):
+    """
+    Base of the operators that create an Amazon ML object; subclasses set ``kind`` and the request.
+
+    The object's ID is the subclass's ``<kind>_id`` parameter, or, when it is not given, derived
+    from the DAG, task, run and map index, so a retry, or a re-run after a worker died, finds the
+    object an earlier try created and reattaches to it instead of creating another. After an object
+    FAILED or was DELETED, a retry creates one fresh object under the next ID of the same chain.
+
+    :param wait_for_completion: Wait until the object reaches a final status, failing the task
+        unless it is COMPLETED.
+    :param deferrable: With ``wait_for_completion``, wait in the triggerer instead of a worker slot.
+        Defaults to ``[operators] default_deferrable``.
+    :param waiter_delay: Seconds between status polls while waiting.
+    :param waiter_max_attempts: Polls allowed while waiting; the wait also ends
+        ``waiter_delay * waiter_max_attempts`` seconds after it began, in both modes.
+    :param delete_on_kill: When the task is killed, mark the object DELETED (the service has no
+        cancel), also while the task is deferred.
+    :param aws_conn_id: The Airflow connection used for AWS credentials. If None or empty, the
+        default boto3 behaviour is used.
+    :param region_name: AWS region; if not set, the connection's or boto3's default.
+    :param verify: Whether or not to verify SSL certificates, or a path to a CA bundle.
+    :param botocore_config: Configuration dictionary for the botocore client.
+    """
+
+    kind: ClassVar[EntityKind]
+    link: ClassVar[type[MachineLearningConsoleLink]]
+    ui_color = "#f1c68b"
+
+    def __init__(
+        self,
+        *,
+        wait_for_completion: bool = False,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        waiter_delay: int = DEFAULT_WAITER_DELAY,
+        waiter_max_attempts: int = DEFAULT_WAITER_MAX_ATTEMPTS,
+        delete_on_kill: bool = False,
+        aws_conn_id: str | None = "aws_default",
+        region_name: str | None = None,
+        verify: bool | str | None = None,
+        botocore_config: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = deferrable
+        self.waiter_delay = waiter_delay
+        self.waiter_max_attempts = waiter_max_attempts
+        self.delete_on_kill = delete_on_kill
+        self._set_aws_params(aws_conn_id, region_name, verify, botocore_config)
+        self.submitted: dict[str, Any] | None = None
+
+    def _set_entity(self, entity_id: str | None, entity_name: str | None) -> None:
+        """Keep the ID and name under the subclass's parameter names, e.g. ``batch_prediction_id``."""
+        setattr(self, self.kind.id_param, entity_id)
+        setattr(self, f"{self.kind.name}_name", entity_name)
+        # An ID that was given but renders to None is an error, not a request to derive one.
+        self._id_given = entity_id is not None
+
+    def build_request(self) -> dict[str, Any]:
+        """The create request without the ID, validated after templating; subclasses extend it."""
+        name_param = f"{self.kind.name}_name"
+        name = validate_entity_name(name_param, getattr(self, name_param))
+        return {} if name is None else {f"{self.kind.operation}Name": name}
+
+    def on_submitted(self, context: Context, description: dict[str, Any]) -> None:
+        """Called once the object exists, before any wait; subclasses push extra XComs here."""
+
+    def _entity_id(self, context: Context) -> str:
+        given = getattr(self, self.kind.id_param)
+        if given is None and not self._id_given:
+            ti = context["ti"]
+            return derive_entity_id(ti.dag_id, ti.task_id, ti.run_id, ti.map_index)
+        return validate_entity_id(self.kind.id_param, given)
+
+    def execute(self, context: Context) -> str:
+        for field in ("waiter_delay", "waiter_max_attempts"):
+            value = getattr(self, field)
+            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+                raise InvalidParameterError(field, value, "must be a positive number")
+        entity_id, request = self._entity_id(context), self.build_request()
+        self.submitted = description = self.hook.submit(self.kind, entity_id, request)
+        entity_id = description[self.kind.id_key]
+        self.on_submitted(context, description)
+        self.link.persist(
+            context,
+            region_name=self.hook.conn_region_name,
+            aws_partition=self.hook.conn_partition,
+            entity_id=entity_id,
+        )
+        if not self.wait_for_completion or description["Status"] == COMPLETED:
+            return entity_id
+        deadline = time.time() + self.waiter_delay * self.waiter_max_attempts
+        if self.deferrable:
+            self.defer(
+                trigger=self._trigger(entity_id, deadline),
+                method_name="execute_complete",
+                # Only a safety net: the trigger reports its own timeout at the deadline.
+                timeout=timedelta(seconds=deadline - time.time() + 2 * self.waiter_delay + 60),
+            )
+        self.hook.wait(
+            EntityWait(
+                self.kind,
+                entity_id,
+                delay=self.waiter_delay,
+                max_attempts=self.waiter_max_attempts,
+                deadline=deadline,
+            )
+        )
+        return entity_id
+
+    def _trigger(self, entity_id: str, deadline: float) -> Any:
+        from airflow_ml_provider.triggers.base import trigger_for
+
+        return trigger_for(self.kind)(
+            **{self.kind.id_param: entity_id},
+            waiter_delay=self.waiter_delay,
+            waiter_max_attempts=self.waiter_max_attempts,
+            deadline=deadline,
+            delete_on_kill=self.delete_on_kill,
+            **self.aws_params,
+        )
+
+    def execute_complete(self, context: Context, event: Any = None) -> str:
+        """Resume after the trigger fired: return the ID if the object COMPLETED, else raise."""
+        # The ID was recorded with the console link before deferring; the event must be about it.
+        ti = context["ti"]
+        entity_id = ti.xcom_pull(task_ids=ti.task_id, key=self.link.key, map_indexes=ti.map_index)["entity_id"]
+        WaitResult.from_event(event, self.kind, entity_id).description_or_raise()
+        return entity_id
+
+    def on_kill(self) -> None:
+        """Mark the object DELETED if asked to: the service has no way to cancel it."""
+        if self.delete_on_kill and self.submitted:
+            entity_id = self.submitted[self.kind.id_key]
+            self.log.info("Deleting %s %s as the task was killed", self.kind.title.lower(), entity_id)
+            self.hook.delete(self.kind, entity_id)

@@ -1,0 +1,116 @@
+"""Wait for an Amazon ML object to complete, poking or deferred, with one timeout rule for both."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from airflow.providers.common.compat.sdk import (
+    AirflowSensorTimeout,
+    AirflowSkipException,
+    BaseSensorOperator,
+    PokeReturnValue,
+    conf,
+)
+
+from airflow_ml_provider.exceptions import EntityFailedError
+from airflow_ml_provider.utils.aws import MachineLearningHookMixin
+from airflow_ml_provider.utils.polling import EntityWait, WaitResult
+from airflow_ml_provider.utils.status import Outcome
+from airflow_ml_provider.utils.validation import validate_entity_id
+
+if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import Context
+
+    from airflow_ml_provider.utils.entities import EntityKind
+
+
+class MachineLearningEntitySensor(MachineLearningHookMixin, BaseSensorOperator):
+    """
+    Base of the sensors that wait until an Amazon ML object is ``COMPLETED``; any other end fails.
+
+    ``FAILED``, ``DELETED``, an unknown status or a malformed trigger event raise the kind's
+    :class:`~airflow_ml_provider.exceptions.EntityFailedError` with the object's ID, status and the
+    service's message (a skip instead with ``soft_fail``, in every mode). With ``deferrable=True``
+    the sensor pokes once, then hands the wait to the kind's trigger with the same
+    ``poke_interval`` and a deadline at ``timeout``, so it gives up when a poking sensor would.
+    Subclasses set ``kind``, keep the ID under ``<kind>_id`` and may shape the returned value.
+
+    :param deferrable: Wait in the triggerer instead of a worker slot. Defaults to
+        ``[operators] default_deferrable``.
+    :param aws_conn_id: The Airflow connection used for AWS credentials.
+    :param region_name: AWS region; if not set, the connection's or boto3's default.
+    :param verify: Whether or not to verify SSL certificates, or a path to a CA bundle.
+    :param botocore_config: Configuration dictionary for the botocore client.
+    """
+
+    kind: ClassVar[EntityKind]
+    ui_color = "#f1c68b"
+
+    def __init__(
+        self,
+        *,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        aws_conn_id: str | None = "aws_default",
+        region_name: str | None = None,
+        verify: bool | str | None = None,
+        botocore_config: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.deferrable = deferrable
+        self._set_aws_params(aws_conn_id, region_name, verify, botocore_config)
+
+    @property
+    def entity_id(self) -> str:
+        """The ID of the object waited for, from the subclass's ``<kind>_id`` parameter."""
+        return getattr(self, self.kind.id_param)
+
+    def result(self, description: dict[str, Any]) -> Any:
+        """What the sensor returns for a COMPLETED object; by default its ``Get`` response."""
+        return description
+
+    def execute(self, context: Context) -> Any:
+        validate_entity_id(self.kind.id_param, self.entity_id)
+        if not self.deferrable:
+            return super().execute(context)
+        deadline = time.time() + self.timeout
+        poked = self.poke(context)
+        if poked:
+            return poked.xcom_value
+        from airflow_ml_provider.triggers.base import trigger_for
+
+        self.defer(
+            trigger=trigger_for(self.kind)(
+                **{self.kind.id_param: self.entity_id},
+                waiter_delay=self.poke_interval,
+                deadline=deadline,
+                **self.aws_params,
+            ),
+            method_name="execute_complete",
+            # Only a safety net: the trigger reports its own timeout at the deadline.
+            timeout=timedelta(seconds=self.timeout + 2 * self.poke_interval + 60),
+        )
+
+    def poke(self, context: Context) -> PokeReturnValue | bool:
+        # A throttled poll is one more poke, not a failure: the sensor's timeout bounds them.
+        step = self.hook.poll(EntityWait(self.kind, self.entity_id, delay=self.poke_interval))
+        if not isinstance(step, WaitResult):
+            return False
+        return PokeReturnValue(is_done=True, xcom_value=self._finish(step))
+
+    def execute_complete(self, context: Context, event: Any = None) -> Any:
+        """Resume after the trigger fired; only an explicit success for this object succeeds."""
+        return self._finish(WaitResult.from_event(event, self.kind, self.entity_id))
+
+    def _finish(self, result: WaitResult) -> Any:
+        if result.outcome is Outcome.TIMEOUT:
+            raise AirflowSensorTimeout(f"{self.kind.title} {self.entity_id}: {result.message}")
+        try:
+            return self.result(result.description_or_raise())
+        except EntityFailedError as error:
+            # The same rule whether a poke or the trigger saw the failure.
+            if self.soft_fail:
+                raise AirflowSkipException(str(error)) from error
+            raise

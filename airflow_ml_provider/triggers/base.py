@@ -1,0 +1,149 @@
+"""The asynchronous wait for one Amazon ML object, shared by the triggers of every kind."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from importlib import import_module
+from typing import Any, ClassVar
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_ml_provider.utils.entities import EntityKind
+from airflow_ml_provider.utils.polling import EntityWait, WaitResult
+from airflow_ml_provider.utils.status import Outcome
+
+# Where each kind's trigger lives; imported only when a task defers.
+TRIGGER_CLASSES = {
+    "batch_prediction": "airflow_ml_provider.triggers.batch_prediction.BatchPredictionTrigger",
+    "data_source": "airflow_ml_provider.triggers.data_source.DataSourceTrigger",
+    "ml_model": "airflow_ml_provider.triggers.ml_model.MLModelTrigger",
+    "evaluation": "airflow_ml_provider.triggers.evaluation.EvaluationTrigger",
+}
+
+
+def trigger_for(kind: EntityKind) -> type[MachineLearningEntityTrigger]:
+    """The trigger class that waits for objects of ``kind``."""
+    module, _, name = TRIGGER_CLASSES[kind.name].rpartition(".")
+    return getattr(import_module(module), name)
+
+
+class MachineLearningEntityTrigger(BaseTrigger):
+    """
+    Wait until an Amazon ML object reaches a final status and yield exactly one event saying how.
+
+    The event's ``status`` is one of ``success``, ``failed``, ``deleted``, ``timeout`` and
+    ``error``; it carries the object's kind and ID, its last ``Get`` response and the service's
+    message. Everything the trigger needs is in its keyword arguments, so it resumes after a
+    triggerer restart; it never touches the metadata database. Waiting triggers of the same
+    connection share one aiobotocore client. Subclasses set ``kind`` and name the ID parameter.
+
+    :param entity_id: The object to wait for.
+    :param waiter_delay: Seconds between polls.
+    :param waiter_max_attempts: Polls allowed, throttled and failed ones included; None for no limit
+        but ``deadline``.
+    :param deadline: Epoch seconds at which to give up, fixed when the task deferred so that a
+        restart of the triggerer does not extend it; None for no limit but ``waiter_max_attempts``.
+    :param delete_on_kill: Mark the object DELETED when a user kills the deferred task.
+    :param aws_conn_id: The Airflow connection used for AWS credentials.
+    :param region_name: AWS region.
+    :param verify: Whether or not to verify SSL certificates.
+    :param botocore_config: Configuration dictionary for the botocore client.
+    """
+
+    kind: ClassVar[EntityKind]
+
+    def __init__(
+        self,
+        *,
+        entity_id: str,
+        waiter_delay: float = 30,
+        waiter_max_attempts: int | None = None,
+        deadline: float | None = None,
+        delete_on_kill: bool = False,
+        aws_conn_id: str | None = "aws_default",
+        region_name: str | None = None,
+        verify: bool | str | None = None,
+        botocore_config: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.entity_id = entity_id
+        self.waiter_delay = waiter_delay
+        self.waiter_max_attempts = waiter_max_attempts
+        self.deadline = deadline
+        self.delete_on_kill = delete_on_kill
+        self.aws_conn_id = aws_conn_id
+        self.region_name = region_name
+        self.verify = verify
+        self.botocore_config = botocore_config
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                self.kind.id_param: self.entity_id,
+                "waiter_delay": self.waiter_delay,
+                "waiter_max_attempts": self.waiter_max_attempts,
+                "deadline": self.deadline,
+                "delete_on_kill": self.delete_on_kill,
+                "aws_conn_id": self.aws_conn_id,
+                "region_name": self.region_name,
+                "verify": self.verify,
+                "botocore_config": self.botocore_config,
+            },
+        )
+
+    def hook(self) -> Any:
+        """Build the hook; imported here so that parsing a DAG never loads boto."""
+        from airflow_ml_provider.hooks.machine_learning import MachineLearningHook
+
+        return MachineLearningHook(
+            aws_conn_id=self.aws_conn_id,
+            region_name=self.region_name,
+            verify=self.verify,
+            config=self.botocore_config,
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        wait = EntityWait(
+            self.kind,
+            self.entity_id,
+            delay=self.waiter_delay,
+            max_attempts=self.waiter_max_attempts,
+            deadline=self.deadline,
+        )
+        try:
+            result = await self._wait(wait)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            # Whatever broke, the task hears about it with the reason, never a bare failure.
+            result = WaitResult(
+                Outcome.ERROR,
+                self.kind,
+                self.entity_id,
+                wait.last_description,
+                f"{type(error).__name__}: {error}",
+            )
+        self.log.info("%s %s: %s %s", self.kind.title, self.entity_id, result.outcome.value, result.message)
+        yield TriggerEvent(result.to_event())
+
+    async def _wait(self, wait: EntityWait) -> WaitResult:
+        hook = self.hook()
+        if self.kind.name == "batch_prediction":
+            # All waiting batch predictions of a connection share one poller and its list calls.
+            from airflow_ml_provider.triggers.poller import wait_for_batch_prediction
+
+            return await wait_for_batch_prediction(hook, wait)
+        async with hook.async_client() as client:
+            step: WaitResult | float = 0.0
+            while not isinstance(step, WaitResult):
+                await asyncio.sleep(step)
+                step = await hook.poll_async(client, wait)
+            return step
+
+    async def on_kill(self) -> None:
+        """Mark the object DELETED when the user kills the deferred task and asked for that."""
+        if self.delete_on_kill:
+            self.log.info("Deleting %s %s as the task was killed", self.kind.title.lower(), self.entity_id)
+            await self.hook().delete_async(self.kind, self.entity_id)

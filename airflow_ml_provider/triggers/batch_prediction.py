@@ -1,0 +1,24 @@
+"""The asynchronous wait for one batch prediction, run by the triggerer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_ml_provider.triggers.base import MachineLearningEntityTrigger
+from airflow_ml_provider.utils.entities import BATCH_PREDICTION
+
+
+class BatchPredictionTrigger(MachineLearningEntityTrigger):
+    """
+    Wait until a batch prediction ends; yield one event whose ``status`` says how.
+
+    See :class:`~airflow_ml_provider.triggers.base.MachineLearningEntityTrigger` for the event and
+    the other parameters.
+
+    :param batch_prediction_id: The job to wait for.
+    """
+
+    kind = BATCH_PREDICTION
+
+    def __init__(self, *, batch_prediction_id: str, **kwargs: Any) -> None:
+        super().__init__(entity_id=batch_prediction_id, **kwargs)

@@ -1,0 +1,318 @@
+"""One poller per event loop and connection that watches every waiting batch prediction with a few list calls.
+
+A triggerer with a thousand deferred tasks would otherwise call ``GetBatchPrediction`` a thousand
+times per interval. The poller reads the account's running jobs with ``DescribeBatchPredictions``
+pages (``Status`` = ``PENDING``, then ``INPROGRESS``) and calls ``GetBatchPrediction`` only for the
+watched jobs those lists do not show (they finished, or the lists lag), so an event never rests on
+a list being fresh. Each trigger keeps its own :class:`~airflow_ml_provider.utils.polling.EntityWait`:
+the poller feeds it one observation per cycle it takes part in and schedules it as it answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import logging
+import math
+import time
+import weakref
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from airflow_ml_provider.hooks.machine_learning import MachineLearningHook, error_code, error_message
+from airflow_ml_provider.utils.entities import BATCH_PREDICTION
+from airflow_ml_provider.utils.polling import (
+    MAX_BACKOFF_FACTOR,
+    RETRYABLE_ERROR_CODES,
+    EntityWait,
+    WaitResult,
+)
+from airflow_ml_provider.utils.status import INPROGRESS, PENDING
+
+log = logging.getLogger(__name__)
+
+# PENDING first: a job that starts between the two lists then shows in one of them, never in neither.
+LISTED_STATUSES = (PENDING, INPROGRESS)
+PAGE_LIMIT = 100
+# Beyond this many pages a cycle stops listing; the jobs not seen yet are asked for one by one.
+MAX_PAGES = 50
+# Triggers created by the same triggerer loop iteration are served by one first cycle.
+JOIN_GATHER_SECONDS = 0.1
+# Timers fire a little late; a wait due this close to a cycle's start joins it rather than the next.
+DUE_TOLERANCE_SECONDS = 0.05
+MAX_CONCURRENT_GETS = 20
+# After the service refuses the list call itself (not a throttle), ask job by job for this many intervals.
+LISTING_REFUSED_INTERVALS = 10
+
+
+class PollerStopped(Exception):
+    """The poller a wait was registered with stopped; the wait moves to a new one."""
+
+
+@dataclass(eq=False)
+class Watch:
+    """
+    One trigger's registration: its wait, when it is next due and how its result reaches it.
+
+    :param wait: The trigger's wait; the poller feeds it and obeys its answers.
+    :param future: Resolved with the wait's result.
+    :param context: The trigger's context variables, so that its log lines stay its own.
+    :param due: Epoch seconds of its next poll.
+    """
+
+    wait: EntityWait
+    future: asyncio.Future[WaitResult]
+    context: contextvars.Context
+    due: float = field(default_factory=time.time)
+
+    def observe(self, method: Any, *arguments: Any) -> WaitResult | float:
+        return self.context.run(method, *arguments)
+
+
+def next_due(cycle_started: float, seconds: float, delay: float) -> float:
+    """
+    When a wait polls next, on a grid of multiples of its delay (epoch based) when it sleeps that long.
+
+    Waits with the same delay then poll in the same cycles whenever they joined; the first interval
+    after joining is the only one shortened, by less than one delay. A shorter sleep (a deadline
+    close by) is kept exact.
+    """
+    if delay <= 0 or seconds < delay:
+        return cycle_started + seconds
+    return max(math.floor((cycle_started + seconds) / delay) * delay, cycle_started + DUE_TOLERANCE_SECONDS)
+
+
+class BatchPredictionPoller:
+    """
+    Watches every waiting batch prediction of one connection in one event loop.
+
+    It runs while at least one wait is registered and holds the connection's shared aiobotocore
+    client meanwhile. A cycle lists the running jobs when that costs fewer calls than asking for each
+    due job, and asks for the rest. A throttled or failing list call counts as a failed poll of every
+    wait in the cycle (each backs off as its :class:`EntityWait` says) and pauses the poller too.
+
+    :param hook: The hook of the connection, which makes every call.
+    :param key: The connection settings' key in the registry.
+    """
+
+    def __init__(self, hook: MachineLearningHook, key: str) -> None:
+        self.hook = hook
+        self.key = key
+        self.watches: set[Watch] = set()
+        self.stopped = False
+        self.cycles = 0
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._list_calls_estimate = len(LISTED_STATUSES)
+        self._refusals_in_a_row = 0
+        self._paused_until = 0.0
+        self._listing_refused_until = 0.0
+
+    async def wait(self, wait: EntityWait) -> WaitResult:
+        """Watch ``wait`` until it ends; unregister it however this returns or is cancelled."""
+        watch = Watch(
+            wait,
+            asyncio.get_running_loop().create_future(),
+            contextvars.copy_context(),
+            due=time.time() + (JOIN_GATHER_SECONDS if wait.attempts == 0 else 0.0),
+        )
+        self.watches.add(watch)
+        self._start()
+        self._wakeup.set()
+        try:
+            return await watch.future
+        finally:
+            self.watches.discard(watch)
+            self._wakeup.set()
+
+    def _start(self) -> None:
+        if self._task is None:
+            # An empty context: the poller's own log lines belong to no single trigger.
+            self._task = contextvars.Context().run(
+                asyncio.get_running_loop().create_task,
+                self._run(),
+                name=f"batch-prediction-poller {self.key}",
+            )
+
+    async def _run(self) -> None:
+        try:
+            async with self.hook.async_client() as client:
+                while True:
+                    due = await self._next_due()
+                    if due is None:
+                        break
+                    try:
+                        await self._cycle(client, due)
+                    except Exception as error:
+                        # What the per-job path would raise from its poll ends the waits it hit, as there.
+                        for watch in due:
+                            _fail(watch, error)
+        except asyncio.CancelledError:
+            for watch in self.watches:
+                _fail(watch, PollerStopped("the poller was cancelled"))
+            raise
+        except Exception as error:
+            # Say why to every wait, e.g. that the connection could not give a client.
+            for watch in self.watches:
+                _fail(watch, error)
+        finally:
+            self.stopped = True
+            _forget(self)
+
+    async def _next_due(self) -> list[Watch] | None:
+        """Sleep until some waits are due; None once no wait is left, which stops the poller."""
+        while True:
+            if not self.watches:
+                # Set before any await: a wait registering from now on starts a new poller.
+                self.stopped = True
+                _forget(self)
+                return None
+            now = time.time()
+            start = max(min(watch.due for watch in self.watches), self._paused_until)
+            if start <= now:
+                return [watch for watch in self.watches if watch.due <= now + DUE_TOLERANCE_SECONDS]
+            self._wakeup.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), start - now)
+
+    async def _cycle(self, client: Any, due: list[Watch]) -> None:
+        started = time.time()
+        self.cycles += 1
+        listed: dict[str, dict[str, Any]] | None = None
+        if len(due) > self._list_calls_estimate and started >= self._listing_refused_until:
+            try:
+                listed = await self._list(client, {watch.wait.entity_id for watch in due})
+                self._refusals_in_a_row = 0
+            except ClientError as error:
+                code, message = error_code(error), error_message(error)
+                if code not in RETRYABLE_ERROR_CODES:
+                    log.warning("Listing batch predictions failed (%s: %s); asking job by job", code, message)
+                    self._listing_refused_until = started + LISTING_REFUSED_INTERVALS * _least_delay(due)
+                else:
+                    self._back_off(started, due, code)
+                    for watch in due:
+                        self._settle(watch, watch.observe(watch.wait.on_error, code, message), started)
+                    return
+        unlisted = []
+        for watch in due:
+            description = None if listed is None else listed.get(watch.wait.entity_id)
+            if description is None:
+                unlisted.append(watch)
+            else:
+                self._settle(watch, watch.observe(watch.wait.on_description, description), started)
+        if unlisted:
+            await self._get_each(client, unlisted, started)
+
+    async def _list(self, client: Any, wanted: set[str]) -> dict[str, dict[str, Any]]:
+        """The running jobs, newest first so that jobs starting meanwhile do not shift later pages."""
+        listed: dict[str, dict[str, Any]] = {}
+        missing = set(wanted)
+        calls = 0
+        for status in LISTED_STATUSES:
+            token = None
+            while missing and calls < MAX_PAGES:
+                page = await self.hook.describe_batch_predictions_async(
+                    client,
+                    FilterVariable="Status",
+                    EQ=status,
+                    SortOrder="dsc",
+                    Limit=PAGE_LIMIT,
+                    **({"NextToken": token} if token else {}),
+                )
+                calls += 1
+                for job in page.get("Results", []):
+                    listed[job["BatchPredictionId"]] = job
+                    missing.discard(job["BatchPredictionId"])
+                token = page.get("NextToken")
+                if not token:
+                    break
+        self._list_calls_estimate = max(calls, len(LISTED_STATUSES))
+        return listed
+
+    async def _get_each(self, client: Any, watches: list[Watch], started: float) -> None:
+        limit = asyncio.Semaphore(MAX_CONCURRENT_GETS)
+
+        async def poll(watch: Watch) -> WaitResult | float:
+            async with limit:
+                return await self.hook.poll_async(client, watch.wait)
+
+        # Each poll runs in its trigger's context, for the log lines the wait writes.
+        tasks = [watch.observe(asyncio.ensure_future, poll(watch)) for watch in watches]
+        outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+        for watch, outcome in zip(watches, outcomes, strict=True):
+            if isinstance(outcome, asyncio.CancelledError):
+                raise outcome
+            if isinstance(outcome, BaseException):
+                _fail(watch, outcome)
+            else:
+                self._settle(watch, outcome, started)
+
+    def _settle(self, watch: Watch, step: WaitResult | float, started: float) -> None:
+        if isinstance(step, WaitResult):
+            if not watch.future.done():
+                watch.future.set_result(step)
+            self.watches.discard(watch)
+        else:
+            watch.due = next_due(started, step, watch.wait.delay)
+
+    def _back_off(self, now: float, due: list[Watch], code: str) -> None:
+        self._refusals_in_a_row += 1
+        factor = min(2 ** (self._refusals_in_a_row - 1), MAX_BACKOFF_FACTOR)
+        pause = _least_delay(due) * factor
+        self._paused_until = now + pause
+        log.warning("Listing batch predictions failed with %s; pausing the poller %.1f s", code, pause)
+
+
+def _least_delay(watches: list[Watch]) -> float:
+    return min(watch.wait.delay for watch in watches)
+
+
+def _fail(watch: Watch, error: BaseException) -> None:
+    if not watch.future.done():
+        watch.future.set_exception(error)
+
+
+_pollers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, BatchPredictionPoller]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _forget(poller: BatchPredictionPoller) -> None:
+    for pollers in _pollers.values():
+        if pollers.get(poller.key) is poller:
+            del pollers[poller.key]
+
+
+def poller_for(hook: MachineLearningHook) -> BatchPredictionPoller:
+    """The running poller of the hook's connection settings in this event loop, or a new one."""
+    pollers = _pollers.setdefault(asyncio.get_running_loop(), {})
+    key = hook._client_key()
+    poller = pollers.get(key)
+    if poller is None or poller.stopped:
+        poller = pollers[key] = BatchPredictionPoller(hook, key)
+    return poller
+
+
+async def wait_for_batch_prediction(hook: MachineLearningHook, wait: EntityWait) -> WaitResult:
+    """Wait for one batch prediction through its connection's poller; the trigger's whole wait."""
+    if wait.kind != BATCH_PREDICTION:
+        raise ValueError(f"kind {wait.kind.name!r}: the poller watches batch predictions only")
+    while True:
+        try:
+            return await poller_for(hook).wait(wait)
+        except PollerStopped:
+            # Its loop task was cancelled while this wait goes on: carry on with a new one.
+            continue
+
+
+def running_pollers() -> list[BatchPredictionPoller]:
+    """The pollers running in the current event loop."""
+    return list(_pollers.get(asyncio.get_running_loop(), {}).values())
+
+
+def polled_waits() -> int:
+    """How many waits registered in the current event loop have been polled at least once."""
+    return sum(watch.wait.attempts > 0 for poller in running_pollers() for watch in list(poller.watches))

@@ -1,0 +1,204 @@
+"""How a wait for an Amazon ML object proceeds: one timeout rule and one event contract for every mode.
+
+The poke, the synchronous wait of an operator and the trigger all feed their observations to an
+:class:`EntityWait` and do what it answers, so they give up at the same moment and report the same
+outcome. It does no I/O itself.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from airflow_ml_provider.exceptions import FAILED_ERRORS, WaitTimeoutError
+from airflow_ml_provider.utils.entities import EntityKind
+from airflow_ml_provider.utils.status import FAILED, Outcome, outcome_of
+
+log = logging.getLogger(__name__)
+
+# Error codes after which polling again can succeed: throttling and server-side faults.
+RETRYABLE_ERROR_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "Throttling",
+        "ThrottledException",
+        "RequestLimitExceeded",
+        "TooManyRequestsException",
+        "LimitExceededException",
+        "InternalServerException",
+        "InternalFailure",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "RequestTimeout",
+        "RequestTimeoutException",
+    }
+)
+MAX_BACKOFF_FACTOR = 8
+EVENT_KEYS = frozenset({"status", "entity_kind", "entity_id", "description", "message"})
+
+
+def json_safe(description: Mapping[str, Any]) -> dict[str, Any]:
+    """Return a service response without ``ResponseMetadata`` and with timestamps as ISO strings."""
+    return {
+        key: value.isoformat() if isinstance(value, datetime.datetime) else value
+        for key, value in description.items()
+        if key != "ResponseMetadata"
+    }
+
+
+@dataclass(frozen=True)
+class WaitResult:
+    """
+    How a wait for one Amazon ML object ended.
+
+    :param outcome: ``success`` only when the object is ``COMPLETED``.
+    :param kind: The kind of object.
+    :param entity_id: The object's ID.
+    :param description: Its last ``Get`` response (JSON-safe), if one was read.
+    :param message: The service's ``Message`` or why the wait ended.
+    """
+
+    outcome: Outcome
+    kind: EntityKind
+    entity_id: str
+    description: dict[str, Any] | None = None
+    message: str = ""
+
+    @property
+    def status(self) -> str | None:
+        """The object's last known service status."""
+        return (self.description or {}).get("Status")
+
+    def description_or_raise(self) -> dict[str, Any]:
+        """Return the description of a COMPLETED object; raise the typed error of any other outcome."""
+        if self.outcome is Outcome.SUCCESS and self.description is not None:
+            return self.description
+        if self.outcome is Outcome.TIMEOUT:
+            raise WaitTimeoutError(self.kind.title, self.entity_id, self.status, self.message)
+        error = FAILED_ERRORS[self.kind.name]
+        raise error(self.kind.title, self.entity_id, self.status or self.outcome.value, self.message)
+
+    def to_event(self) -> dict[str, Any]:
+        """The payload of the trigger event that carries this result."""
+        return {
+            "status": self.outcome.value,
+            "entity_kind": self.kind.name,
+            "entity_id": self.entity_id,
+            "description": self.description,
+            "message": self.message,
+        }
+
+    @classmethod
+    def from_event(cls, event: Any, kind: EntityKind, entity_id: str) -> WaitResult:
+        """
+        Read a trigger event strictly: anything malformed, unknown or about another object is an error.
+
+        Nothing but an explicit, well-formed ``success`` for this very object is ever taken as success.
+        """
+        problem = None
+        if not isinstance(event, Mapping):
+            problem = f"the trigger sent {event!r} instead of an event"
+        elif set(event) != EVENT_KEYS:
+            problem = f"the trigger event has keys {sorted(event)}, expected {sorted(EVENT_KEYS)}"
+        elif event["status"] not in {outcome.value for outcome in Outcome}:
+            problem = f"the trigger event has the unknown status {event['status']!r}"
+        elif (event["entity_kind"], event["entity_id"]) != (kind.name, entity_id):
+            problem = f"the trigger event is about {event['entity_kind']} {event['entity_id']!r}"
+        elif event["status"] == Outcome.SUCCESS and not (
+            isinstance(event["description"], Mapping)
+            and outcome_of(event["description"].get("Status")) is Outcome.SUCCESS
+        ):
+            problem = "the trigger event claims success without a COMPLETED object"
+        if problem:
+            return cls(Outcome.ERROR, kind, entity_id, None, f"Malformed trigger event: {problem}")
+        return cls(Outcome(event["status"]), kind, entity_id, event["description"], event["message"])
+
+
+@dataclass
+class EntityWait:
+    """
+    The state of one wait: feed it each poll's result, it answers a result or the seconds to sleep.
+
+    Every poll counts as an attempt, throttled or failed ones included, and failed ones back off
+    exponentially, so a throttled wait slows down and still ends. The wait gives up at
+    ``max_attempts`` polls or at ``deadline`` (epoch seconds), whichever comes first.
+
+    :param kind: The kind of object to wait for.
+    :param entity_id: The object's ID.
+    :param delay: Seconds between polls while the object is pending or in progress.
+    :param max_attempts: Polls allowed, or None for no limit but the deadline.
+    :param deadline: Epoch seconds after which the wait gives up, or None. With neither limit the
+        caller bounds the wait (a sensor's poke, which its ``timeout`` ends).
+    :param clock: Source of the current epoch time.
+    """
+
+    kind: EntityKind
+    entity_id: str
+    delay: float
+    max_attempts: int | None = None
+    deadline: float | None = None
+    clock: Callable[[], float] = field(default=time.time, repr=False)
+    attempts: int = 0
+    errors_in_a_row: int = 0
+    last_description: dict[str, Any] | None = None
+
+    def on_description(self, description: Mapping[str, Any]) -> WaitResult | float:
+        """Take a ``Get`` response; return the result if the object reached a final status."""
+        self.attempts += 1
+        self.errors_in_a_row = 0
+        self.last_description = json_safe(description)
+        status = self.last_description.get("Status")
+        outcome = outcome_of(status)
+        if outcome is not None:
+            message = self.last_description.get("Message", "")
+            if outcome is Outcome.FAILED and status != FAILED:
+                message = f"unexpected status {status!r}; {message}".rstrip("; ")
+            return WaitResult(outcome, self.kind, self.entity_id, self.last_description, message)
+        log.info("%s %s is %s (attempt %s)", self.kind.title, self.entity_id, status, self._count())
+        return self._next(self.delay)
+
+    def on_error(self, code: str, message: str) -> WaitResult | float:
+        """Take a failed poll; retryable errors back off, any other ends the wait with ``error``."""
+        self.attempts += 1
+        if code not in RETRYABLE_ERROR_CODES:
+            return WaitResult(
+                Outcome.ERROR, self.kind, self.entity_id, self.last_description, f"{code}: {message}"
+            )
+        self.errors_in_a_row += 1
+        backoff = self.delay * min(2 ** (self.errors_in_a_row - 1), MAX_BACKOFF_FACTOR)
+        log.warning(
+            "Polling %s %s failed with %s (attempt %s); backing off %.1f s",
+            self.kind.title.lower(),
+            self.entity_id,
+            code,
+            self._count(),
+            backoff,
+        )
+        return self._next(backoff)
+
+    def _count(self) -> str:
+        return f"{self.attempts}/{self.max_attempts}" if self.max_attempts else str(self.attempts)
+
+    def _next(self, seconds: float) -> WaitResult | float:
+        if self.max_attempts is not None and self.attempts >= self.max_attempts:
+            return self._timeout(f"{self.attempts} polls made, the limit is {self.max_attempts}")
+        if self.deadline is not None:
+            remaining = self.deadline - self.clock()
+            if remaining <= 0:
+                return self._timeout("the deadline passed")
+            seconds = min(seconds, remaining)
+        return seconds
+
+    def _timeout(self, reason: str) -> WaitResult:
+        status = (self.last_description or {}).get("Status")
+        return WaitResult(
+            Outcome.TIMEOUT,
+            self.kind,
+            self.entity_id,
+            self.last_description,
+            f"gave up waiting while it was {status}: {reason}",
+        )

@@ -1,0 +1,140 @@
+"""The service's input rules, checked before any call, and the deterministic IDs of task instances."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from typing import Any
+
+from airflow_ml_provider.exceptions import InvalidParameterError
+
+log = logging.getLogger(__name__)
+
+ENTITY_ID_MAX_LENGTH = 64
+ENTITY_NAME_MAX_LENGTH = 1024
+S3_URL_MAX_LENGTH = 2048
+_ENTITY_ID_PATTERN = re.compile(r"[a-zA-Z0-9_.-]+")
+_S3_URL_PATTERN = re.compile(r"s3://([^/]+)(/.*)?")
+_FORBIDDEN_KEY_PARTS = (":", "//", "/./", "/../")
+# Room kept at the end of a derived ID for the retry suffix ("-r" and up to three digits).
+_RETRY_SUFFIX_ROOM = 5
+
+
+def validate_entity_id(field: str, value: Any) -> str:
+    """Return ``value`` if it is a valid Amazon ML ID (1-64 of ``[a-zA-Z0-9_.-]``), else raise."""
+    if not isinstance(value, str):
+        raise InvalidParameterError(field, value, "must be a string of 1-64 characters [a-zA-Z0-9_.-]")
+    if not 1 <= len(value) <= ENTITY_ID_MAX_LENGTH:
+        raise InvalidParameterError(field, value, f"must be 1-{ENTITY_ID_MAX_LENGTH} characters long")
+    if not _ENTITY_ID_PATTERN.fullmatch(value):
+        raise InvalidParameterError(field, value, "may contain only letters, digits, '_', '.' and '-'")
+    return value
+
+
+def validate_entity_name(field: str, value: Any) -> str | None:
+    """Return ``value`` if it is a valid entity name (None, or at most 1024 chars, not only spaces)."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidParameterError(field, value, "must be a string")
+    if len(value) > ENTITY_NAME_MAX_LENGTH:
+        raise InvalidParameterError(field, value, f"must be at most {ENTITY_NAME_MAX_LENGTH} characters long")
+    if value and not value.strip():
+        raise InvalidParameterError(field, value, "must not consist of whitespace only")
+    return value
+
+
+def validate_s3_url(field: str, value: Any) -> str:
+    """Return ``value`` if it is an ``s3://bucket/key`` URL of at most 2048 characters, else raise."""
+    if not isinstance(value, str) or not _S3_URL_PATTERN.fullmatch(value):
+        raise InvalidParameterError(field, value, "must be an S3 URL of the form s3://bucket/key")
+    if len(value) > S3_URL_MAX_LENGTH:
+        raise InvalidParameterError(field, value, f"must be at most {S3_URL_MAX_LENGTH} characters long")
+    return value
+
+
+def normalize_output_uri(value: Any, field: str = "output_uri") -> str:
+    """
+    Validate a batch prediction's ``OutputUri`` and return it ending with ``/``.
+
+    The Developer Guide asks for a trailing ``/``; a missing one is added (and logged) so the
+    results land under the prefix the user named rather than next to it.
+    """
+    validate_s3_url(field, value)
+    if not value.endswith("/"):
+        log.info("%s %r has no trailing '/'; using %r", field, value, f"{value}/")
+        value = f"{value}/"
+        validate_s3_url(field, value)
+    key = value[len("s3://") :].partition("/")[2]
+    for forbidden in _FORBIDDEN_KEY_PARTS:
+        # A leading "/" makes a key that starts with "./" or "../" match as well.
+        if forbidden in f"/{key}":
+            raise InvalidParameterError(field, value, f"key must not contain {forbidden!r}")
+    return value
+
+
+def _slug(text: str, length: int) -> str:
+    return re.sub(r"[^a-zA-Z0-9_.-]+", "-", text).strip("-.")[:length] or "x"
+
+
+def derive_entity_id(dag_id: str, task_id: str, run_id: str, map_index: int | None) -> str:
+    """
+    Build the ID of the object a task instance creates: the same on every try, unique per instance.
+
+    The service keeps a namespace per kind of object, so one function serves all kinds.
+
+    It reads ``<dag>.<task>.<hash>`` so the console stays legible, with the hash of all four
+    parts guaranteeing uniqueness, and leaves room for :func:`retry_entity_id`.
+    """
+    index = -1 if map_index is None else map_index
+    digest = hashlib.sha256(f"{dag_id}\x00{task_id}\x00{run_id}\x00{index}".encode()).hexdigest()[:16]
+    room = ENTITY_ID_MAX_LENGTH - _RETRY_SUFFIX_ROOM - len(digest) - 2
+    dag_part = _slug(dag_id, room // 2)
+    task_part = _slug(task_id, room - len(dag_part))
+    return f"{dag_part}.{task_part}.{digest}"
+
+
+def retry_entity_id(base_id: str, generation: int) -> str:
+    """
+    Return the ID of a task's ``generation``-th object after earlier ones FAILED or were DELETED.
+
+    Generation 0 is ``base_id`` itself; later ones append ``-r<n>``, shortening the base if needed
+    so the ID stays within 64 characters, so every retry can find the objects of the ones before.
+    """
+    if generation == 0:
+        return base_id
+    suffix = f"-r{generation}"
+    return f"{base_id[: ENTITY_ID_MAX_LENGTH - len(suffix)]}{suffix}"
+
+
+def json_document(field: str, value: Any) -> str | None:
+    """Return a JSON object given as a dict or as JSON text, as the JSON text the service takes."""
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True)
+    if isinstance(value, str):
+        try:
+            parsed = json.loads(value)
+        except ValueError as error:
+            raise InvalidParameterError(field, value, f"must be a JSON object ({error})") from None
+        if isinstance(parsed, dict):
+            return value
+    raise InvalidParameterError(field, value, "must be a JSON object, as a dict or as JSON text")
+
+
+def validate_choice(field: str, value: Any, choices: tuple[str, ...]) -> str:
+    """Return ``value`` if it is one of ``choices``, else raise."""
+    if value not in choices:
+        raise InvalidParameterError(field, value, f"must be one of {', '.join(choices)}")
+    return value
+
+
+def exactly_one(**fields: Any) -> None:
+    """Raise unless exactly one of the named parameters is set."""
+    given = [name for name, value in fields.items() if value is not None]
+    if len(given) != 1:
+        names = " or ".join(fields)
+        raise InvalidParameterError(names, given or None, f"give exactly one of {names}")

@@ -1,0 +1,213 @@
+"""DAGs the system tests run on a real Airflow: one per failure mode, each scoring the emulator's model.
+
+The model, data source and output location default to the ``RELIABILITY_*`` environment variables the
+test harness sets; a run's ``conf`` may override them.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from typing import Any
+
+from airflow.sdk import DAG, Param
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_ml_provider import BatchPredictionSensor, CreateBatchPredictionOperator
+
+PARAMS = {
+    "ml_model_id": Param(os.environ.get("RELIABILITY_ML_MODEL_ID", "my-model"), type="string"),
+    "data_source_id": Param(os.environ.get("RELIABILITY_DATA_SOURCE_ID", "my-data-source"), type="string"),
+    "output_uri": Param(os.environ.get("RELIABILITY_OUTPUT_URI", "s3://my-bucket/predictions/"), type="string"),
+}
+JOB = {
+    "ml_model_id": "{{ params.ml_model_id }}",
+    "data_source_id": "{{ params.data_source_id }}",
+    "output_uri": "{{ params.output_uri }}",
+    "batch_prediction_name": "Reliability {{ run_id }}",
+}
+FAST_RETRY = {"retries": 1, "retry_delay": timedelta(seconds=1)}
+
+
+def reliability_dag(dag_id: str, **kwargs: Any) -> DAG:
+    return DAG(dag_id=dag_id, schedule=None, catchup=False, params=PARAMS, max_active_runs=200, **kwargs)
+
+
+class CreateBatchPredictionThenDieOperator(CreateBatchPredictionOperator):
+    """Dies on its first try right after the job was created, before any XCom is pushed: a lost worker."""
+
+    def on_submitted(self, context: Any, description: dict[str, Any]) -> None:
+        if context["ti"].try_number == 1:
+            # No exception handling, no cleanup, no report: the process is simply gone.
+            os._exit(137)
+        super().on_submitted(context, description)
+
+
+MALFORMED_EVENTS: dict[str, Any] = {
+    "none": None,
+    "not_a_mapping": "success",
+    "status_only": {"status": "success"},
+    "unknown_status": {
+        "status": "succeeded",
+        "entity_kind": "batch_prediction",
+        "entity_id": "{id}",
+        "description": {"Status": "COMPLETED"},
+        "message": "",
+    },
+    "another_job": {
+        "status": "success",
+        "entity_kind": "batch_prediction",
+        "entity_id": "some-other-job",
+        "description": {"Status": "COMPLETED"},
+        "message": "",
+    },
+    "success_without_completed_job": {
+        "status": "success",
+        "entity_kind": "batch_prediction",
+        "entity_id": "{id}",
+        "description": {"Status": "INPROGRESS"},
+        "message": "",
+    },
+}
+
+
+class MalformedEventTrigger(BaseTrigger):
+    """Fires one malformed event at once, as a buggy or tampered trigger might."""
+
+    def __init__(self, malformation: str, batch_prediction_id: str) -> None:
+        super().__init__()
+        self.malformation = malformation
+        self.batch_prediction_id = batch_prediction_id
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {"malformation": self.malformation, "batch_prediction_id": self.batch_prediction_id},
+        )
+
+    async def run(self) -> Any:
+        event = MALFORMED_EVENTS[self.malformation]
+        if isinstance(event, dict) and event.get("entity_id") == "{id}":
+            event = {**event, "entity_id": self.batch_prediction_id}
+        yield TriggerEvent(event)
+
+
+class SensorWithMalformedTrigger(BatchPredictionSensor):
+    """The provider's sensor, resumed by a trigger that sends a malformed event."""
+
+    def __init__(self, *, malformation: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.malformation = malformation
+
+    def execute(self, context: Any) -> Any:
+        self.defer(
+            trigger=MalformedEventTrigger(self.malformation, self.batch_prediction_id),
+            method_name="execute_complete",
+        )
+
+
+# The example's shape without its summary: the lean pipeline the concurrency test runs fifty times.
+with reliability_dag("reliability_create_and_wait"):
+    create = CreateBatchPredictionOperator(task_id="create_batch_prediction", **JOB)
+    BatchPredictionSensor(
+        task_id="wait_for_batch_prediction",
+        batch_prediction_id=create.output,
+        deferrable=True,
+        poke_interval=2,
+        timeout=300,
+    )
+
+with reliability_dag("reliability_worker_dies_after_create"):
+    create = CreateBatchPredictionThenDieOperator(task_id="create_batch_prediction", **JOB, **FAST_RETRY)
+    BatchPredictionSensor(
+        task_id="wait_for_batch_prediction",
+        batch_prediction_id=create.output,
+        deferrable=True,
+        poke_interval=1,
+        timeout=300,
+    )
+
+# The sensor is told about a failed job: it must fail, once, with the service's message.
+with reliability_dag("reliability_sensor_sees_failure"):
+    create = CreateBatchPredictionOperator(task_id="create_batch_prediction", **JOB)
+    BatchPredictionSensor(
+        task_id="wait_for_batch_prediction",
+        batch_prediction_id=create.output,
+        deferrable=True,
+        poke_interval=1,
+        timeout=300,
+    )
+
+# The create operator waits itself and is retried after the job failed: one new job, not two.
+with reliability_dag("reliability_create_retries_after_failure"):
+    CreateBatchPredictionOperator(
+        task_id="create_batch_prediction",
+        wait_for_completion=True,
+        deferrable=True,
+        waiter_delay=1,
+        **JOB,
+        **FAST_RETRY,
+    )
+
+# Waits that end without COMPLETED: a deleted job and an unknown status, in the triggerer and in poke mode.
+with reliability_dag("reliability_job_vanishes"):
+    create = CreateBatchPredictionOperator(task_id="create_batch_prediction", **JOB)
+    for mode, deferrable in (("deferred", True), ("poke", False)):
+        BatchPredictionSensor(
+            task_id=f"wait_{mode}",
+            batch_prediction_id=create.output,
+            deferrable=deferrable,
+            poke_interval=1,
+            timeout=300,
+        )
+
+with reliability_dag("reliability_malformed_events"):
+    create = CreateBatchPredictionOperator(task_id="create_batch_prediction", **JOB)
+    SensorWithMalformedTrigger.partial(
+        task_id="wait_with_malformed_event", batch_prediction_id=create.output
+    ).expand(malformation=list(MALFORMED_EVENTS))
+
+# Throttling and server errors: the create operator relies on botocore's retries, the sensors on their
+# own backoff (botocore's retries are turned off for them so that every fault reaches the wait).
+NO_BOTOCORE_RETRIES = {"retries": {"mode": "standard", "max_attempts": 1}}
+with reliability_dag("reliability_faulty_service"):
+    create = CreateBatchPredictionOperator(
+        task_id="create_batch_prediction", retries=3, retry_delay=timedelta(seconds=1), **JOB
+    )
+    for mode, deferrable in (("deferred", True), ("poke", False)):
+        BatchPredictionSensor(
+            task_id=f"wait_{mode}",
+            batch_prediction_id=create.output,
+            deferrable=deferrable,
+            poke_interval=1,
+            timeout=120,
+            botocore_config=NO_BOTOCORE_RETRIES,
+        )
+
+# One job that never ends, three ways to wait for it with the same timeout.
+SENSOR_TIMEOUT = 20
+SENSOR_POKE_INTERVAL = 4
+with reliability_dag("reliability_sensor_timeouts"):
+    create = CreateBatchPredictionOperator(task_id="create_batch_prediction", **JOB)
+    for mode, extra in (
+        ("poke", {"mode": "poke"}),
+        ("reschedule", {"mode": "reschedule"}),
+        ("deferrable", {"deferrable": True}),
+    ):
+        BatchPredictionSensor(
+            task_id=f"wait_{mode}",
+            batch_prediction_id=create.output,
+            poke_interval=SENSOR_POKE_INTERVAL,
+            timeout=SENSOR_TIMEOUT,
+            **extra,
+        )
+
+with reliability_dag("reliability_delete_on_kill"):
+    CreateBatchPredictionOperator(
+        task_id="create_batch_prediction",
+        wait_for_completion=True,
+        deferrable=True,
+        delete_on_kill=True,
+        waiter_delay=1,
+        **JOB,
+    )

@@ -1,0 +1,74 @@
+"""Every example DAG runs end to end on the local emulator under ``airflow dags test``."""
+
+from __future__ import annotations
+
+import pytest
+
+from airflow_ml_provider.emulator import datasets
+from airflow_ml_provider.emulator.dag_runner import migrated_home, run_dag_test
+from tests.conftest import BUCKET, REPOSITORY
+
+
+@pytest.fixture
+def run_example(emulator, airflow_template, tmp_path):
+    def run(dag_id: str, conf: dict):
+        home = migrated_home(airflow_template, tmp_path / "airflow")
+        result = run_dag_test(
+            dag_id,
+            home=home,
+            dags_folder=REPOSITORY / "example_dags",
+            connection_json=emulator.connection_json(),
+            conf=conf,
+        )
+        assert result.succeeded, result.output[-4000:]
+        return result
+
+    return run
+
+
+@pytest.mark.system
+def test_example_batch_prediction_scores_every_record(run_example, binary_model, emulator):
+    emulator.reset_call_counts()
+    result = run_example(
+        "example_batch_prediction",
+        {
+            "ml_model_id": binary_model["ml_model_id"],
+            "data_source_id": binary_model["data_source_id"],
+            "output_uri": f"s3://{BUCKET}/example/",
+        },
+    )
+    batch_prediction_id = result.xcoms[("create_batch_prediction", "return_value")]
+    assert result.xcoms[("create_batch_prediction", "output_uri")] == f"s3://{BUCKET}/example/"
+    sensed = result.xcoms[("wait_for_batch_prediction", "return_value")]
+    assert sensed["batch_prediction_id"] == batch_prediction_id
+    assert sensed["status"] == "COMPLETED"
+    records = int(binary_model["record_count"])
+    assert result.xcoms[("summarize", "return_value")] == {"scored": records, "invalid": 0}
+    assert emulator.call_counts()["CreateBatchPrediction"] == 1
+
+
+@pytest.mark.system
+def test_example_ml_pipeline_trains_gates_and_scores(run_example, s3_client):
+    csv_bytes, schema = datasets.make_dataset("iris")
+    header, *records = csv_bytes.decode().splitlines(keepends=True)
+    s3_client.put_object(
+        Bucket=BUCKET, Key="iris/history.csv", Body="".join([header, *records[::2]]).encode()
+    )
+    s3_client.put_object(Bucket=BUCKET, Key="iris/new.csv", Body="".join([header, *records[1::2]]).encode())
+    s3_client.put_object(Bucket=BUCKET, Key="iris/schema.json", Body=schema.encode())
+    result = run_example(
+        "example_ml_pipeline",
+        {
+            "history_uri": f"s3://{BUCKET}/iris/history.csv",
+            "new_records_uri": f"s3://{BUCKET}/iris/new.csv",
+            "schema_uri": f"s3://{BUCKET}/iris/schema.json",
+            "output_uri": f"s3://{BUCKET}/iris-predictions/",
+            "ml_model_type": "MULTICLASS",
+            "min_metric": 0.8,
+        },
+    )
+    assert result.xcoms[("wait_for_evaluation", "return_value")] >= 0.8
+    summary = result.xcoms[("summarize", "return_value")]
+    assert summary["scored"] == len(records[1::2])
+    assert summary["accuracy"] > 0.85
+    assert all(tries == 1 for tries in result.tries.values()), result.tries

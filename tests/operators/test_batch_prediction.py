@@ -1,0 +1,193 @@
+"""The batch prediction operator: validation before any call, one job per task instance, one timeout rule."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+from airflow.providers.common.compat.sdk import TaskDeferred
+
+from airflow_ml_provider import CreateBatchPredictionOperator
+from airflow_ml_provider.exceptions import BatchPredictionFailedError, InvalidParameterError, WaitTimeoutError
+from airflow_ml_provider.triggers.batch_prediction import BatchPredictionTrigger
+from airflow_ml_provider.utils.validation import derive_entity_id
+from tests.conftest import BUCKET
+from tests.runtime import context_for, resume_after_deferral
+
+
+@pytest.fixture
+def operator_for(binary_model):
+    def build(**overrides):
+        arguments = {
+            "task_id": "score",
+            "ml_model_id": binary_model["ml_model_id"],
+            "data_source_id": binary_model["data_source_id"],
+            "output_uri": f"s3://{BUCKET}/operator/{uuid.uuid4().hex[:8]}",
+            **overrides,
+        }
+        return CreateBatchPredictionOperator(**arguments)
+
+    return build
+
+
+async def execute_to_the_end(operator, context):
+    """Execute, and if the task defers, run the trigger and resume: the whole task in either mode."""
+    try:
+        return operator.execute(context)
+    except TaskDeferred as deferred:
+        return await resume_after_deferral(operator, context, deferred)
+
+
+def run_id() -> str:
+    return f"manual__{uuid.uuid4().hex}"
+
+
+def test_templated_fields_cover_every_service_parameter():
+    assert set(CreateBatchPredictionOperator.template_fields) == {
+        "aws_conn_id",
+        "region_name",
+        "verify",
+        "batch_prediction_id",
+        "batch_prediction_name",
+        "ml_model_id",
+        "data_source_id",
+        "output_uri",
+    }
+
+
+def test_the_id_is_derived_from_the_task_instance_and_output_uri_is_pushed(operator_for, emulator):
+    context = context_for(dag_id="nightly", task_id="score", run_id=run_id(), map_index=3)
+    operator = operator_for()
+    batch_prediction_id = operator.execute(context)
+    ti = context["ti"]
+    assert batch_prediction_id == derive_entity_id("nightly", "score", ti.run_id, 3)
+    assert ti.xcoms["output_uri"] == operator.output_uri
+    assert operator.output_uri.endswith("/")
+    assert ti.xcoms["ml_batch_prediction"]["entity_id"] == batch_prediction_id
+    link = operator.operator_extra_links[0].format_str.format(**ti.xcoms["ml_batch_prediction"])
+    assert link == (
+        "https://console.aws.amazon.com/machinelearning/home?region=us-east-1"
+        f"#/predictions/{batch_prediction_id}"
+    )
+
+
+def test_a_retry_after_the_worker_died_reattaches_instead_of_creating_a_second_job(operator_for, emulator):
+    identity = {"dag_id": "nightly", "task_id": "score", "run_id": run_id()}
+    emulator.reset_call_counts()
+    first_try = operator_for(output_uri=f"s3://{BUCKET}/retry/")
+    first_id = first_try.execute(context_for(**identity))
+    # The first try's XComs are lost with its worker; the retry starts from nothing but the task instance.
+    second_try = operator_for(output_uri=f"s3://{BUCKET}/retry/")
+    assert second_try.execute(context_for(**identity)) == first_id
+    assert emulator.call_counts()["CreateBatchPrediction"] == 1
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"batch_prediction_id": "has space"}, "batch_prediction_id"),
+        ({"batch_prediction_id": "x" * 65}, "batch_prediction_id"),
+        ({"batch_prediction_id": ""}, "batch_prediction_id"),
+        ({"ml_model_id": "bad/model"}, "ml_model_id"),
+        ({"data_source_id": None}, "data_source_id"),
+        ({"output_uri": "https://bucket/out/"}, "output_uri"),
+        ({"output_uri": "s3://bucket/a//b/"}, "output_uri"),
+        ({"batch_prediction_name": "   "}, "batch_prediction_name"),
+        ({"waiter_delay": 0}, "waiter_delay"),
+        ({"waiter_max_attempts": "ten"}, "waiter_max_attempts"),
+    ],
+)
+def test_bad_input_fails_before_any_call_and_names_the_field(operator_for, emulator, overrides, field):
+    emulator.reset_call_counts()
+    with pytest.raises(InvalidParameterError) as error:
+        operator_for(**overrides).execute(context_for(run_id=run_id()))
+    assert error.value.field.startswith(field)
+    assert emulator.call_counts() == {}
+
+
+def test_an_id_templated_to_none_is_an_error_not_a_derived_id(operator_for, emulator):
+    operator = operator_for(batch_prediction_id="{{ params.id }}")
+    operator.batch_prediction_id = None  # what rendering a missing value natively gives
+    with pytest.raises(InvalidParameterError, match="batch_prediction_id None"):
+        operator.execute(context_for(run_id=run_id()))
+
+
+def test_wait_for_completion_in_the_worker_returns_when_completed(operator_for, emulator):
+    operator = operator_for(
+        wait_for_completion=True, deferrable=False, waiter_delay=0.1, waiter_max_attempts=300
+    )
+    batch_prediction_id = operator.execute(context_for(run_id=run_id()))
+    assert operator.hook.get_batch_prediction(batch_prediction_id)["Status"] == "COMPLETED"
+
+
+async def test_deferrable_wait_hands_the_same_limits_to_the_trigger_and_resumes(operator_for, emulator):
+    context = context_for(run_id=run_id())
+    operator = operator_for(
+        wait_for_completion=True, deferrable=True, waiter_delay=0.2, waiter_max_attempts=50
+    )
+    before = time.time()
+    with pytest.raises(TaskDeferred) as deferred:
+        operator.execute(context)
+    trigger = deferred.value.trigger
+    assert isinstance(trigger, BatchPredictionTrigger)
+    assert trigger.waiter_delay == 0.2
+    assert trigger.waiter_max_attempts == 50
+    assert before + 10 <= trigger.deadline <= time.time() + 10
+    batch_prediction_id = await resume_after_deferral(operator, context, deferred.value)
+    assert batch_prediction_id == trigger.entity_id
+
+
+@pytest.mark.parametrize("deferrable", [False, True])
+async def test_both_modes_give_up_by_the_same_rule(operator_for, emulator, deferrable):
+    emulator.configure(job_duration=60)
+    context = context_for(run_id=run_id())
+    operator = operator_for(
+        wait_for_completion=True, deferrable=deferrable, waiter_delay=0.2, waiter_max_attempts=5
+    )
+    started = time.monotonic()
+    with pytest.raises(WaitTimeoutError, match="5 polls made, the limit is 5"):
+        await execute_to_the_end(operator, context)
+    assert 0.8 <= time.monotonic() - started < 3
+
+
+async def test_a_failed_job_fails_the_deferred_task_with_the_service_message(operator_for, emulator):
+    emulator.fail_next_jobs(1, message="Model is not ready", kind="BatchPrediction")
+    context = context_for(run_id=run_id())
+    operator = operator_for(wait_for_completion=True, deferrable=True, waiter_delay=0.1)
+    with pytest.raises(TaskDeferred) as deferred:
+        operator.execute(context)
+    with pytest.raises(BatchPredictionFailedError, match="Model is not ready"):
+        await resume_after_deferral(operator, context, deferred.value)
+
+
+def test_a_malformed_event_fails_the_task(operator_for, emulator):
+    context = context_for(run_id=run_id())
+    operator = operator_for()
+    operator.execute(context)
+    with pytest.raises(BatchPredictionFailedError, match="Malformed trigger event"):
+        operator.execute_complete(context, event={"status": "success"})
+    with pytest.raises(BatchPredictionFailedError, match="Malformed trigger event"):
+        operator.execute_complete(context, event=None)
+
+
+def test_on_kill_deletes_the_job_only_with_delete_on_kill(operator_for, emulator):
+    kept, deleted = operator_for(), operator_for(delete_on_kill=True)
+    kept_id = kept.execute(context_for(run_id=run_id()))
+    deleted_id = deleted.execute(context_for(run_id=run_id()))
+    kept.on_kill()
+    deleted.on_kill()
+    assert kept.hook.get_batch_prediction(kept_id)["Status"] != "DELETED"
+    assert deleted.hook.get_batch_prediction(deleted_id)["Status"] == "DELETED"
+
+
+def test_lineage_reads_the_data_source_location_in_and_the_output_uri_out(operator_for, emulator):
+    operator = operator_for(output_uri=f"s3://{BUCKET}/lineage/run-1/")
+    operator.execute(context_for(run_id=run_id()))
+    lineage = operator.get_openlineage_facets_on_complete(None)
+    assert [(dataset.namespace, dataset.name) for dataset in lineage.inputs] == [
+        (f"s3://{BUCKET}", "breast_cancer/data.csv")
+    ]
+    assert [(dataset.namespace, dataset.name) for dataset in lineage.outputs] == [
+        (f"s3://{BUCKET}", "lineage/run-1")
+    ]

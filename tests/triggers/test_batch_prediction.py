@@ -1,0 +1,152 @@
+"""The trigger against the local service: one event with an explicit status, whatever happens."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+
+from airflow_ml_provider.hooks.machine_learning import MachineLearningHook
+from airflow_ml_provider.triggers.base import MachineLearningEntityTrigger
+from airflow_ml_provider.triggers.batch_prediction import BatchPredictionTrigger
+from tests.conftest import BUCKET
+from tests.runtime import run_trigger
+
+
+@pytest.fixture
+def submit(emulator, binary_model):
+    hook = MachineLearningHook()
+
+    def create() -> str:
+        batch_prediction_id = f"bp-{uuid.uuid4().hex[:12]}"
+        hook.submit_batch_prediction(
+            batch_prediction_id=batch_prediction_id,
+            ml_model_id=binary_model["ml_model_id"],
+            data_source_id=binary_model["data_source_id"],
+            output_uri=f"s3://{BUCKET}/trigger/",
+        )
+        return batch_prediction_id
+
+    return create
+
+
+def test_serialize_round_trips_everything_a_restarted_triggerer_needs():
+    trigger = BatchPredictionTrigger(
+        batch_prediction_id="bp",
+        waiter_delay=5,
+        waiter_max_attempts=7,
+        deadline=1234.5,
+        delete_on_kill=True,
+        aws_conn_id="ml",
+        region_name="eu-west-1",
+        verify=False,
+        botocore_config={"retries": {"mode": "standard"}},
+    )
+    classpath, kwargs = trigger.serialize()
+    assert classpath == "airflow_ml_provider.triggers.batch_prediction.BatchPredictionTrigger"
+    assert BatchPredictionTrigger(**kwargs).serialize() == (classpath, kwargs)
+    assert kwargs["batch_prediction_id"] == "bp"
+    assert kwargs["deadline"] == 1234.5
+
+
+async def test_a_completed_job_yields_exactly_one_success_event(submit):
+    batch_prediction_id = submit()
+    events = await run_trigger(
+        BatchPredictionTrigger(batch_prediction_id=batch_prediction_id, waiter_delay=0.1)
+    )
+    assert len(events) == 1
+    assert events[0]["status"] == "success"
+    assert events[0]["entity_id"] == batch_prediction_id
+    assert events[0]["description"]["Status"] == "COMPLETED"
+    assert events[0]["description"]["TotalRecordCount"] > 0
+
+
+async def test_a_failed_job_yields_failed_with_the_service_message(submit, emulator):
+    batch_prediction_id = submit()
+    emulator.fail_job(batch_prediction_id, message="The S3 input could not be read")
+    events = await run_trigger(
+        BatchPredictionTrigger(batch_prediction_id=batch_prediction_id, waiter_delay=0.1)
+    )
+    assert [(event["status"], event["message"]) for event in events] == [
+        ("failed", "The S3 input could not be read")
+    ]
+
+
+async def test_a_deleted_job_yields_deleted(submit):
+    batch_prediction_id = submit()
+    MachineLearningHook().delete_batch_prediction(batch_prediction_id)
+    events = await run_trigger(
+        BatchPredictionTrigger(batch_prediction_id=batch_prediction_id, waiter_delay=0.1)
+    )
+    assert [event["status"] for event in events] == ["deleted"]
+
+
+async def test_an_unknown_status_is_a_failure_not_something_to_wait_on(submit, emulator):
+    batch_prediction_id = submit()
+    emulator.set_status(batch_prediction_id, "INVALID")
+    events = await run_trigger(
+        BatchPredictionTrigger(batch_prediction_id=batch_prediction_id, waiter_delay=0.1)
+    )
+    assert [event["status"] for event in events] == ["failed"]
+    assert "unexpected status 'INVALID'" in events[0]["message"]
+
+
+async def test_the_deadline_ends_the_wait_with_a_timeout_event(submit, emulator):
+    emulator.configure(job_duration=60)
+    batch_prediction_id = submit()
+    started = time.monotonic()
+    trigger = BatchPredictionTrigger(
+        batch_prediction_id=batch_prediction_id, waiter_delay=0.2, deadline=time.time() + 1
+    )
+    events = await run_trigger(trigger)
+    assert [event["status"] for event in events] == ["timeout"]
+    assert "the deadline passed" in events[0]["message"]
+    assert time.monotonic() - started < 1 + 0.2 + 1
+
+
+async def test_the_attempt_limit_counts_throttled_polls(submit, emulator):
+    emulator.configure(job_duration=60)
+    batch_prediction_id = submit()
+    emulator.configure(throttle_rate=1.0, operations=["GetBatchPrediction"])
+    trigger = BatchPredictionTrigger(
+        batch_prediction_id=batch_prediction_id,
+        waiter_delay=0.05,
+        waiter_max_attempts=3,
+        botocore_config={"retries": {"max_attempts": 1, "mode": "standard"}},
+    )
+    events = await run_trigger(trigger)
+    assert [event["status"] for event in events] == ["timeout"]
+    assert "3 polls made" in events[0]["message"]
+
+
+async def test_a_missing_job_yields_an_error_event_with_the_service_message(emulator):
+    events = await run_trigger(BatchPredictionTrigger(batch_prediction_id="never-created", waiter_delay=0.1))
+    assert [event["status"] for event in events] == ["error"]
+    assert events[0]["message"].startswith("ResourceNotFoundException")
+
+
+async def test_an_unexpected_exception_becomes_an_error_event_with_its_reason(monkeypatch, emulator):
+    def broken_hook(self):
+        raise RuntimeError("connection 'aws_default' could not be read")
+
+    monkeypatch.setattr(MachineLearningEntityTrigger, "hook", broken_hook)
+    events = await run_trigger(BatchPredictionTrigger(batch_prediction_id="bp", waiter_delay=0.1))
+    assert events == [
+        {
+            "status": "error",
+            "entity_kind": "batch_prediction",
+            "entity_id": "bp",
+            "description": None,
+            "message": "RuntimeError: connection 'aws_default' could not be read",
+        }
+    ]
+
+
+async def test_on_kill_deletes_the_job_only_when_asked(submit):
+    kept, deleted = submit(), submit()
+    await BatchPredictionTrigger(batch_prediction_id=kept).on_kill()
+    await BatchPredictionTrigger(batch_prediction_id=deleted, delete_on_kill=True).on_kill()
+    hook = MachineLearningHook()
+    assert hook.get_batch_prediction(kept)["Status"] != "DELETED"
+    assert hook.get_batch_prediction(deleted)["Status"] == "DELETED"
