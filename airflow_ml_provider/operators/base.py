@@ -10,6 +10,7 @@ from airflow.providers.common.compat.sdk import BaseOperator, conf
 
 from airflow_ml_provider.exceptions import InvalidParameterError
 from airflow_ml_provider.utils.aws import MachineLearningHookMixin
+from airflow_ml_provider.utils.outlets import annotate_outlets
 from airflow_ml_provider.utils.polling import EntityWait, WaitResult
 from airflow_ml_provider.utils.status import COMPLETED
 from airflow_ml_provider.utils.validation import derive_entity_id, validate_entity_id, validate_entity_name
@@ -76,6 +77,14 @@ class MachineLearningCreateOperator(MachineLearningHookMixin, BaseOperator):
         self.delete_on_kill = delete_on_kill
         self._set_aws_params(aws_conn_id, region_name, verify, botocore_config)
         self.submitted: dict[str, Any] | None = None
+        if self.outlets and not wait_for_completion:
+            # Airflow emits outlet events when the task succeeds: without waiting, that is at creation.
+            raise InvalidParameterError(
+                "outlets",
+                self.outlets,
+                f"need wait_for_completion=True, or declare them on the {self.kind.title.lower()} sensor, "
+                f"so the asset event means the {self.kind.title.lower()} COMPLETED",
+            )
 
     def _set_entity(self, entity_id: str | None, entity_name: str | None) -> None:
         """Keep the ID and name under the subclass's parameter names, e.g. ``batch_prediction_id``."""
@@ -115,8 +124,10 @@ class MachineLearningCreateOperator(MachineLearningHookMixin, BaseOperator):
             aws_partition=self.hook.conn_partition,
             entity_id=entity_id,
         )
-        if not self.wait_for_completion or description["Status"] == COMPLETED:
+        if not self.wait_for_completion:
             return entity_id
+        if description["Status"] == COMPLETED:
+            return self._completed(context, description)
         deadline = time.time() + self.waiter_delay * self.waiter_max_attempts
         if self.deferrable:
             self.defer(
@@ -125,15 +136,19 @@ class MachineLearningCreateOperator(MachineLearningHookMixin, BaseOperator):
                 # Only a safety net: the trigger reports its own timeout at the deadline.
                 timeout=timedelta(seconds=deadline - time.time() + 2 * self.waiter_delay + 60),
             )
-        self.hook.wait(
-            EntityWait(
-                self.kind,
-                entity_id,
-                delay=self.waiter_delay,
-                max_attempts=self.waiter_max_attempts,
-                deadline=deadline,
-            )
+        wait = EntityWait(
+            self.kind,
+            entity_id,
+            delay=self.waiter_delay,
+            max_attempts=self.waiter_max_attempts,
+            deadline=deadline,
         )
+        return self._completed(context, self.hook.wait(wait))
+
+    def _completed(self, context: Context, description: dict[str, Any]) -> str:
+        """Finish a task whose object COMPLETED: tell the outlet assets which object it was."""
+        entity_id = description[self.kind.id_key]
+        annotate_outlets(self, context, {self.kind.id_param: entity_id, "status": description["Status"]})
         return entity_id
 
     def _trigger(self, entity_id: str, deadline: float) -> Any:
@@ -152,9 +167,12 @@ class MachineLearningCreateOperator(MachineLearningHookMixin, BaseOperator):
         """Resume after the trigger fired: return the ID if the object COMPLETED, else raise."""
         # The ID was recorded with the console link before deferring; the event must be about it.
         ti = context["ti"]
-        entity_id = ti.xcom_pull(task_ids=ti.task_id, key=self.link.key, map_indexes=ti.map_index)["entity_id"]
-        WaitResult.from_event(event, self.kind, entity_id).description_or_raise()
-        return entity_id
+        entity_id = ti.xcom_pull(task_ids=ti.task_id, key=self.link.key, map_indexes=ti.map_index)[
+            "entity_id"
+        ]
+        return self._completed(
+            context, WaitResult.from_event(event, self.kind, entity_id).description_or_raise()
+        )
 
     def on_kill(self) -> None:
         """Mark the object DELETED if asked to: the service has no way to cancel it."""

@@ -16,6 +16,7 @@ from airflow.providers.common.compat.sdk import (
 
 from airflow_ml_provider.exceptions import EntityFailedError
 from airflow_ml_provider.utils.aws import MachineLearningHookMixin
+from airflow_ml_provider.utils.outlets import annotate_outlets
 from airflow_ml_provider.utils.polling import EntityWait, WaitResult
 from airflow_ml_provider.utils.status import Outcome
 from airflow_ml_provider.utils.validation import validate_entity_id
@@ -71,6 +72,10 @@ class MachineLearningEntitySensor(MachineLearningHookMixin, BaseSensorOperator):
         """What the sensor returns for a COMPLETED object; by default its ``Get`` response."""
         return description
 
+    def outlet_extra(self, description: dict[str, Any], value: Any) -> dict[str, Any]:
+        """The ``extra`` of the asset events the sensor emits for a COMPLETED object."""
+        return {self.kind.id_param: self.entity_id, "status": description["Status"]}
+
     def execute(self, context: Context) -> Any:
         validate_entity_id(self.kind.id_param, self.entity_id)
         if not self.deferrable:
@@ -98,19 +103,22 @@ class MachineLearningEntitySensor(MachineLearningHookMixin, BaseSensorOperator):
         step = self.hook.poll(EntityWait(self.kind, self.entity_id, delay=self.poke_interval))
         if not isinstance(step, WaitResult):
             return False
-        return PokeReturnValue(is_done=True, xcom_value=self._finish(step))
+        return PokeReturnValue(is_done=True, xcom_value=self._finish(context, step))
 
     def execute_complete(self, context: Context, event: Any = None) -> Any:
         """Resume after the trigger fired; only an explicit success for this object succeeds."""
-        return self._finish(WaitResult.from_event(event, self.kind, self.entity_id))
+        return self._finish(context, WaitResult.from_event(event, self.kind, self.entity_id))
 
-    def _finish(self, result: WaitResult) -> Any:
+    def _finish(self, context: Context, result: WaitResult) -> Any:
         if result.outcome is Outcome.TIMEOUT:
             raise AirflowSensorTimeout(f"{self.kind.title} {self.entity_id}: {result.message}")
         try:
-            return self.result(result.description_or_raise())
+            description = result.description_or_raise()
         except EntityFailedError as error:
             # The same rule whether a poke or the trigger saw the failure.
             if self.soft_fail:
                 raise AirflowSkipException(str(error)) from error
             raise
+        value = self.result(description)
+        annotate_outlets(self, context, self.outlet_extra(description, value))
+        return value

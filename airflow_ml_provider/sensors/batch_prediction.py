@@ -22,6 +22,10 @@ class BatchPredictionSensor(MachineLearningEntitySensor):
     :class:`~airflow_ml_provider.exceptions.BatchPredictionFailedError`. See
     :class:`~airflow_ml_provider.sensors.base.MachineLearningEntitySensor` for the other parameters.
 
+    Give it ``outlets=[Asset("s3://bucket/predictions/")]`` to schedule consumer DAGs on fresh
+    predictions: the asset event is emitted only when the job COMPLETED, and its ``extra`` is the
+    dict above.
+
     :param batch_prediction_id: The job to wait for, usually ``create_task.output``. (templated)
     """
 
@@ -34,3 +38,7 @@ class BatchPredictionSensor(MachineLearningEntitySensor):
 
     def result(self, description: dict[str, Any]) -> dict[str, Any]:
         return self.hook.get_results(description)
+
+    def outlet_extra(self, description: dict[str, Any], value: Any) -> dict[str, Any]:
+        # The consumer of the output asset learns which job refreshed it and where its files are.
+        return value

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
+
 import pytest
 
 from airflow_ml_provider.emulator import datasets
 from airflow_ml_provider.emulator.dag_runner import migrated_home, run_dag_test
 from tests.conftest import BUCKET, REPOSITORY
+
+
+def asset_events(home):
+    """The extras of every asset event in an Airflow home's metadata database."""
+    with sqlite3.connect(home / "airflow.db") as database:
+        return [
+            json.loads(extra) for (extra,) in database.execute("SELECT extra FROM asset_event ORDER BY id")
+        ]
 
 
 @pytest.fixture
@@ -72,3 +83,52 @@ def test_example_ml_pipeline_trains_gates_and_scores(run_example, s3_client):
     assert summary["scored"] == len(records[1::2])
     assert summary["accuracy"] > 0.85
     assert all(tries == 1 for tries in result.tries.values()), result.tries
+
+
+@pytest.mark.system
+def test_mapped_predictions_publish_an_asset_the_consumer_reads(
+    emulator, airflow_template, tmp_path, s3_client, binary_model
+):
+    csv_bytes, schema = datasets.make_dataset("breast_cancer")
+    parts = datasets.split_files(csv_bytes, 3)
+    uris = []
+    for number, part in enumerate(parts, start=1):
+        s3_client.put_object(Bucket=BUCKET, Key=f"mapped/part-{number}.csv", Body=part)
+        uris.append(f"s3://{BUCKET}/mapped/part-{number}.csv")
+    s3_client.put_object(Bucket=BUCKET, Key="mapped/schema.json", Body=schema.encode())
+    home = migrated_home(airflow_template, tmp_path / "airflow")
+    common = {
+        "home": home,
+        "dags_folder": REPOSITORY / "example_dags",
+        "connection_json": emulator.connection_json(),
+        "extra_environment": {"EXAMPLE_BUCKET": f"s3://{BUCKET}"},
+    }
+    emulator.reset_call_counts()
+    producer = run_dag_test(
+        "example_mapped_predictions",
+        conf={
+            "ml_model_id": binary_model["ml_model_id"],
+            "data_location_uris": uris,
+            "schema_uri": f"s3://{BUCKET}/mapped/schema.json",
+        },
+        **common,
+    )
+    assert producer.succeeded, producer.output[-4000:]
+    job_ids = {producer.xcoms[(f"create_batch_predictions[{index}]", "return_value")] for index in range(3)}
+    assert len(job_ids) == 3
+    assert emulator.call_counts()["CreateBatchPrediction"] == 3
+    assert producer.xcoms[("report", "return_value")] == {
+        "jobs": 3,
+        "records": int(binary_model["record_count"]),
+    }
+
+    events = asset_events(home)
+    assert sorted(event["batch_prediction_id"] for event in events) == sorted(job_ids)
+    assert all(event["status"] == "COMPLETED" and event["result_uris"] for event in events)
+
+    consumer = run_dag_test("example_predictions_consumer", **common)
+    assert consumer.succeeded, consumer.output[-4000:]
+    counts = consumer.xcoms[("count_positive_predictions", "return_value")]
+    assert set(counts) <= job_ids
+    assert len(counts) == 1
+    assert 0 < next(iter(counts.values())) < int(binary_model["record_count"])
