@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -90,6 +91,24 @@ def binary_model(ml_client: Any, s3_client: Any) -> dict[str, str]:
         "data_source_id": "breast-cancer",
         "record_count": str(len(csv_bytes.splitlines()) - 1),
     }
+
+
+@pytest.fixture
+def submit(emulator: Emulator, binary_model: dict[str, str]) -> Callable[[], str]:
+    """Submit a batch prediction of ``binary_model`` under a fresh ID; return the ID."""
+    from airflow_ml_provider.hooks.machine_learning import MachineLearningHook
+
+    def create() -> str:
+        batch_prediction_id = f"bp-{uuid.uuid4().hex[:12]}"
+        MachineLearningHook().submit_batch_prediction(
+            batch_prediction_id=batch_prediction_id,
+            ml_model_id=binary_model["ml_model_id"],
+            data_source_id=binary_model["data_source_id"],
+            output_uri=f"s3://{BUCKET}/submitted/",
+        )
+        return batch_prediction_id
+
+    return create
 
 
 @pytest.fixture(scope="session")

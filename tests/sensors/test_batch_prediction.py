@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import time
-import uuid
 
 import pytest
 from airflow.providers.common.compat.sdk import AirflowSensorTimeout, AirflowSkipException, TaskDeferred
 
 from airflow_ml_provider import BatchPredictionSensor
 from airflow_ml_provider.exceptions import BatchPredictionFailedError, InvalidParameterError
-from airflow_ml_provider.hooks.machine_learning import MachineLearningHook
 from airflow_ml_provider.triggers.batch_prediction import BatchPredictionTrigger
 from tests.conftest import BUCKET
 from tests.runtime import context_for, resume_after_deferral
@@ -29,21 +27,6 @@ RESULT_KEYS = {
     "input_data_location_s3",
     "finished_at",
 }
-
-
-@pytest.fixture
-def submit(emulator, binary_model):
-    def create() -> str:
-        batch_prediction_id = f"bp-{uuid.uuid4().hex[:12]}"
-        MachineLearningHook().submit_batch_prediction(
-            batch_prediction_id=batch_prediction_id,
-            ml_model_id=binary_model["ml_model_id"],
-            data_source_id=binary_model["data_source_id"],
-            output_uri=f"s3://{BUCKET}/sensor/",
-        )
-        return batch_prediction_id
-
-    return create
 
 
 async def run_sensor(sensor, context=None):
@@ -70,7 +53,7 @@ async def test_a_completed_job_returns_what_a_downstream_task_needs(submit, defe
     assert result["batch_prediction_id"] == batch_prediction_id
     assert result["status"] == "COMPLETED"
     assert result["total_record_count"] == int(binary_model["record_count"])
-    assert result["manifest_uri"] == f"s3://{BUCKET}/sensor/batch-prediction/{batch_prediction_id}.manifest"
+    assert result["manifest_uri"] == f"s3://{BUCKET}/submitted/batch-prediction/{batch_prediction_id}.manifest"
     assert len(result["result_uris"]) == 1
 
 

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 
 from airflow_ml_provider.emulator.dag_runner import migrated_home, run_dag_test
-from airflow_ml_provider.hooks.machine_learning import MachineLearningHook
-from tests.conftest import BUCKET
 
 DAG_FILE = """
 from airflow.sdk import DAG
@@ -28,16 +24,10 @@ with DAG(dag_id="sensor_modes", schedule=None):
 
 
 @pytest.fixture
-def run_sensors(emulator, binary_model, airflow_template, tmp_path):
+def run_sensors(emulator, submit, airflow_template, tmp_path):
     def run(job_duration: float, timeout: int):
         emulator.configure(job_duration=job_duration)
-        batch_prediction_id = f"modes-{uuid.uuid4().hex[:12]}"
-        MachineLearningHook().submit_batch_prediction(
-            batch_prediction_id=batch_prediction_id,
-            ml_model_id=binary_model["ml_model_id"],
-            data_source_id=binary_model["data_source_id"],
-            output_uri=f"s3://{BUCKET}/modes/",
-        )
+        batch_prediction_id = submit()
         dags = tmp_path / "dags"
         dags.mkdir()
         source = DAG_FILE.replace("TIMEOUT", str(timeout)).replace("BATCH_PREDICTION_ID", batch_prediction_id)

@@ -3,32 +3,11 @@
 from __future__ import annotations
 
 import time
-import uuid
-
-import pytest
 
 from airflow_ml_provider.hooks.machine_learning import MachineLearningHook
 from airflow_ml_provider.triggers.base import MachineLearningEntityTrigger
 from airflow_ml_provider.triggers.batch_prediction import BatchPredictionTrigger
-from tests.conftest import BUCKET
 from tests.runtime import run_trigger
-
-
-@pytest.fixture
-def submit(emulator, binary_model):
-    hook = MachineLearningHook()
-
-    def create() -> str:
-        batch_prediction_id = f"bp-{uuid.uuid4().hex[:12]}"
-        hook.submit_batch_prediction(
-            batch_prediction_id=batch_prediction_id,
-            ml_model_id=binary_model["ml_model_id"],
-            data_source_id=binary_model["data_source_id"],
-            output_uri=f"s3://{BUCKET}/trigger/",
-        )
-        return batch_prediction_id
-
-    return create
 
 
 def test_serialize_round_trips_everything_a_restarted_triggerer_needs():
