@@ -191,3 +191,16 @@ def test_lineage_reads_the_data_source_location_in_and_the_output_uri_out(operat
     assert [(dataset.namespace, dataset.name) for dataset in lineage.outputs] == [
         (f"s3://{BUCKET}", "lineage/run-1")
     ]
+
+
+def test_outlets_without_waiting_are_refused_since_success_would_only_mean_created():
+    from airflow.sdk import Asset
+
+    with pytest.raises(InvalidParameterError, match="outlets.*wait_for_completion=True"):
+        CreateBatchPredictionOperator(
+            task_id="score",
+            ml_model_id="m",
+            data_source_id="d",
+            output_uri="s3://b/o/",
+            outlets=[Asset("s3://b/o/")],
+        )
