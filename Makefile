@@ -21,7 +21,7 @@ test: lint
 	$(RUN) pytest
 
 bench: install
-	$(RUN) python benchmarks/run_all.py
+	$(RUN) python -m benchmarks.run_all
 
 clean:
 	rm -rf .demo .pytest_cache .ruff_cache

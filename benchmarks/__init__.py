@@ -1,0 +1,1 @@
+"""Reproducible measurements of the provider, each with its baseline measured in the same run."""

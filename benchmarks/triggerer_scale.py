@@ -1,0 +1,378 @@
+"""Triggerer cost of N waiting batch predictions: our trigger against the Amazon provider's waiter trigger.
+
+``python -m benchmarks.triggerer_scale`` runs every (N, implementation) pair in a fresh process against a
+fresh emulator process; ``--worker`` is that process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import logging
+import os
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from importlib import import_module
+from typing import Any
+
+from benchmarks.common import (
+    ROOT,
+    boto3_clients,
+    create_batch_predictions,
+    emulator_process,
+    finished_at,
+    machine,
+    prepare_model,
+    rss_bytes,
+    table,
+    temporary_airflow_home,
+    write_result,
+)
+
+IMPLEMENTATIONS = {
+    "ours": "airflow_ml_provider.triggers.batch_prediction.BatchPredictionTrigger",
+    "per_job": "benchmarks.per_job_trigger.PerJobBatchPredictionTrigger",
+    "baseline": "benchmarks.baseline_trigger.WaiterBatchPredictionTrigger",
+}
+# The service's default account limit of simultaneous jobs: most of a large backlog waits PENDING.
+CONCURRENCY_LIMIT = 25
+# Jobs are held INPROGRESS while the steady state is measured, then released to run this long each.
+HELD_JOB_DURATION = 1_000_000.0
+RELEASED_JOB_DURATION = 0.3
+RESULT_PREFIX = "RESULT "
+
+
+def expected_status(implementation: str, job_status: str) -> str:
+    """The event status each implementation must send for a job that ended in ``job_status``."""
+    if job_status == "COMPLETED":
+        return "success"
+    if implementation == "baseline":
+        return "error"
+    return "deleted" if job_status == "DELETED" else "failed"
+
+
+def event_job_id(implementation: str, payload: dict[str, Any]) -> str | None:
+    return payload.get("batch_prediction_id" if implementation == "baseline" else "entity_id")
+
+
+class TriggerRunner:
+    """
+    What the triggerer does with triggers, without its database: one task per trigger on one loop.
+
+    Each trigger is rebuilt from its ``serialize()`` output, as the triggerer does, and its ``run()``
+    is consumed by a task after ``greenback.ensure_portal()``.
+
+    :param implementation: ``ours``, ``per_job`` or ``baseline``.
+    """
+
+    def __init__(self, implementation: str) -> None:
+        module, _, name = IMPLEMENTATIONS[implementation].rpartition(".")
+        self.trigger_class = getattr(import_module(module), name)
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+        self.events: dict[str, list[tuple[float, dict[str, Any]]]] = {}
+
+    async def add(self, batch_prediction_id: str, **kwargs: Any) -> None:
+        classpath, serialized = self.trigger_class(
+            batch_prediction_id=batch_prediction_id, **kwargs
+        ).serialize()
+        module, _, name = classpath.rpartition(".")
+        trigger = getattr(import_module(module), name)(**serialized)
+        self.events[batch_prediction_id] = []
+        self.tasks[batch_prediction_id] = asyncio.create_task(
+            self._run(batch_prediction_id, trigger), name=batch_prediction_id
+        )
+        await asyncio.sleep(0)
+
+    async def _run(self, batch_prediction_id: str, trigger: Any) -> None:
+        import greenback
+
+        await greenback.ensure_portal()
+        async for event in trigger.run():
+            self.events[batch_prediction_id].append((time.time(), event.payload))
+
+    def check(self) -> None:
+        """Raise what a trigger task died of, as the triggerer would log it."""
+        for task in self.tasks.values():
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                raise RuntimeError(f"trigger {task.get_name()} died") from task.exception()
+
+    def done(self) -> int:
+        return sum(task.done() for task in self.tasks.values())
+
+    async def stop(self) -> None:
+        for task in self.tasks.values():
+            task.cancel()
+        await asyncio.gather(*self.tasks.values(), return_exceptions=True)
+
+
+def waiting_count(implementation: str, counts: dict[str, int]) -> int:
+    """How many triggers have polled at least once."""
+    if implementation == "ours":
+        from airflow_ml_provider.triggers.poller import polled_waits
+
+        return polled_waits()
+    return counts.get("GetBatchPrediction", 0)
+
+
+async def worker(
+    implementation: str, jobs: int, poll_interval: float, timeout: float, steady_cycles: int
+) -> dict[str, Any]:
+    from airflow_ml_provider.emulator import EmulatorClient
+
+    connection = json.loads(os.environ["AIRFLOW_CONN_AWS_DEFAULT"])["extra"]
+    control = EmulatorClient(connection["endpoint_url"])
+
+    ml, s3 = boto3_clients(connection["endpoint_url"], connection["service_config"]["s3"]["endpoint_url"])
+    model_id, data_source_id = prepare_model(ml, s3)
+    control.configure(job_duration=HELD_JOB_DURATION, concurrency_limit=CONCURRENCY_LIMIT)
+    suffix = uuid.uuid4().hex[:6]
+    ids = [f"bp-{index:05d}-{suffix}" for index in range(jobs)]
+    create_batch_predictions(ml, model_id, data_source_id, ids)
+    runner = TriggerRunner(implementation)
+    control.reset_call_counts()
+
+    gc.collect()
+    rss_before = rss_bytes()
+    started = time.monotonic()
+    trigger_kwargs: dict[str, Any] = {"waiter_delay": poll_interval}
+    if implementation == "baseline":
+        trigger_kwargs["waiter_max_attempts"] = 100_000
+    else:
+        trigger_kwargs["deadline"] = time.time() + timeout
+    for batch_prediction_id in ids:
+        await runner.add(batch_prediction_id, **trigger_kwargs)
+    while waiting_count(implementation, control.call_counts()) < jobs:
+        runner.check()
+        if time.monotonic() - started > timeout:
+            raise RuntimeError("the triggers did not all start polling")
+        await asyncio.sleep(0.2)
+    startup_seconds = time.monotonic() - started
+    # One more interval so that every trigger has settled into its polling rhythm.
+    await asyncio.sleep(poll_interval)
+    gc.collect()
+    rss_after = rss_bytes()
+
+    # Start the window half an interval off the poll grid so no cycle straddles its edges.
+    await asyncio.sleep((poll_interval / 2 - time.time()) % poll_interval)
+    counts_before, cpu_before = control.call_counts(), time.process_time()
+    await asyncio.sleep(steady_cycles * poll_interval)
+    cpu_seconds = time.process_time() - cpu_before
+    counts_after = control.call_counts()
+    steady_calls = {
+        operation: counts_after.get(operation, 0) - counts_before.get(operation, 0)
+        for operation in counts_after
+        if counts_after.get(operation, 0) != counts_before.get(operation, 0)
+    }
+    if any(runner.events.values()):
+        raise RuntimeError("a trigger fired while every job was held running")
+
+    # Release: a few jobs fail now, one takes a status the service never documented, the rest run.
+    failing_count = max(1, jobs // 100)
+    failing = ids[:-1][jobs // (2 * failing_count) :: jobs // failing_count][:failing_count]
+    for batch_prediction_id in failing:
+        control.fail_job(batch_prediction_id, message=f"injected failure of {batch_prediction_id}")
+    invalid = ids[-1] if jobs >= 10 else None
+    if invalid is not None:
+        control.set_status(invalid, "INVALID")
+    release_counts = control.call_counts()
+    control.configure(job_duration=RELEASED_JOB_DURATION)
+    released = time.monotonic()
+    while runner.done() < jobs and time.monotonic() - released < timeout:
+        await asyncio.sleep(0.2)
+    drain_seconds = time.monotonic() - released
+    await runner.stop()
+    final_counts = control.call_counts()
+    completion_calls = sum(final_counts.values()) - sum(release_counts.values())
+
+    jobs_seen = finished_at(ml)
+    latencies, problems = [], []
+    for batch_prediction_id in ids:
+        status, finished, message = jobs_seen[batch_prediction_id]
+        events = runner.events[batch_prediction_id]
+        if len(events) != 1:
+            problems.append(f"{batch_prediction_id}: {len(events)} events")
+            continue
+        moment, payload = events[0]
+        wanted = expected_status(implementation, status)
+        if payload.get("status") != wanted or event_job_id(implementation, payload) != batch_prediction_id:
+            problems.append(f"{batch_prediction_id} is {status}: event {payload}")
+            continue
+        if implementation != "baseline" and status == "FAILED" and message not in payload.get("message", ""):
+            problems.append(f"{batch_prediction_id}: message {payload.get('message')!r} lacks {message!r}")
+        if finished is not None:
+            latencies.append(moment - finished)
+    per_cycle = {operation: calls / steady_cycles for operation, calls in steady_calls.items()}
+    return {
+        "implementation": implementation,
+        "jobs": jobs,
+        "poll_interval": poll_interval,
+        "startup_seconds": round(startup_seconds, 2),
+        "rss_before_mb": round(rss_before / 2**20, 1),
+        "rss_after_mb": round(rss_after / 2**20, 1),
+        "rss_per_job_kb": round((rss_after - rss_before) / jobs / 1024, 1),
+        "cpu_seconds_per_cycle": round(cpu_seconds / steady_cycles, 4),
+        "api_calls_per_cycle": round(sum(per_cycle.values()), 1),
+        "api_calls_per_cycle_by_operation": per_cycle,
+        "completion_api_calls": completion_calls,
+        "drain_seconds": round(drain_seconds, 1),
+        "latency_p50": round(statistics.median(latencies), 2) if latencies else None,
+        "latency_max": round(max(latencies), 2) if latencies else None,
+        "latency_over_goal": sum(latency > poll_interval + 1 for latency in latencies),
+        "failed_jobs": len(failing) + (invalid is not None),
+        "missed_or_wrong": len(problems),
+        "problems": problems[:10],
+    }
+
+
+def run_one(
+    implementation: str, jobs: int, poll_interval: float, timeout: float, steady_cycles: int
+) -> dict[str, Any]:
+    """Run one implementation for ``jobs`` jobs in a fresh process against a fresh emulator process."""
+    home = temporary_airflow_home()
+    arguments = ["--job-duration", "0.05", "--pending-duration", "0", "--concurrency-limit", "25"]
+    with emulator_process(*arguments) as emulator:
+        command = [
+            sys.executable,
+            "-m",
+            "benchmarks.triggerer_scale",
+            "--worker",
+            implementation,
+            "--jobs",
+            str(jobs),
+            "--poll-interval",
+            str(poll_interval),
+            "--timeout",
+            str(timeout),
+            "--steady-cycles",
+            str(steady_cycles),
+        ]
+        completed = subprocess.run(
+            command,
+            cwd=ROOT,
+            env=emulator.environment(home),
+            capture_output=True,
+            text=True,
+            timeout=timeout * 3,
+            check=False,
+        )
+    for line in completed.stdout.splitlines():
+        if line.startswith(RESULT_PREFIX):
+            return json.loads(line[len(RESULT_PREFIX) :])
+    raise RuntimeError(f"{implementation} N={jobs} failed:\n{completed.stdout}\n{completed.stderr[-4000:]}")
+
+
+def ratios(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each implementation divided by the baseline of the same N, for each measure a goal is set on."""
+    baselines = {result["jobs"]: result for result in results if result["implementation"] == "baseline"}
+    found = []
+    for result in results:
+        baseline = baselines.get(result["jobs"])
+        if result["implementation"] == "baseline" or baseline is None:
+            continue
+        found.append(
+            {
+                "implementation": result["implementation"],
+                "jobs": result["jobs"],
+                "memory": _ratio(result["rss_per_job_kb"], baseline["rss_per_job_kb"]),
+                "api_calls": _ratio(result["api_calls_per_cycle"], baseline["api_calls_per_cycle"]),
+                "cpu": _ratio(result["cpu_seconds_per_cycle"], baseline["cpu_seconds_per_cycle"]),
+            }
+        )
+    return found
+
+
+def _ratio(ours: float, baseline: float) -> float | None:
+    return round(ours / baseline, 4) if baseline > 0 else None
+
+
+def report(result: dict[str, Any]) -> str:
+    rows = [
+        (
+            item["implementation"],
+            item["jobs"],
+            item["rss_per_job_kb"],
+            item["cpu_seconds_per_cycle"],
+            item["api_calls_per_cycle"],
+            item["latency_p50"],
+            item["latency_max"],
+            item["latency_over_goal"],
+            item["missed_or_wrong"],
+            item["startup_seconds"],
+        )
+        for item in result["results"]
+    ]
+    headers = (
+        "implementation",
+        "N",
+        "RSS/job KiB",
+        "CPU s/cycle",
+        "API calls/cycle",
+        "latency p50 s",
+        "latency max s",
+        f"latency > {result['poll_interval']}+1 s",
+        "missed/wrong",
+        "startup s",
+    )
+    ratio_rows = [
+        (item["implementation"], item["jobs"], item["memory"], item["api_calls"], item["cpu"])
+        for item in result["ratios"]
+    ]
+    return (
+        table(headers, rows)
+        + "\n\nRatio to the baseline at the same N:\n\n"
+        + table(("implementation", "N", "memory/job", "API calls/cycle", "CPU/cycle"), ratio_rows)
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 1000])
+    parser.add_argument(
+        "--implementations", nargs="+", default=["baseline", "per_job", "ours"], choices=IMPLEMENTATIONS
+    )
+    parser.add_argument("--poll-interval", type=float, default=5.0)
+    parser.add_argument("--timeout", type=float, default=180.0)
+    parser.add_argument(
+        "--steady-cycles", type=int, default=3, help="poll cycles the steady state is measured over"
+    )
+    parser.add_argument("--worker", choices=IMPLEMENTATIONS, help=argparse.SUPPRESS)
+    parser.add_argument("--jobs", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--output", default="triggerer_scale")
+    args = parser.parse_args(argv)
+    if args.worker:
+        # A triggerer logs each trigger's progress at INFO; so do these runs (Airflow routes it on import).
+        logging.basicConfig(level=logging.INFO)
+        result = asyncio.run(
+            worker(args.worker, args.jobs, args.poll_interval, args.timeout, args.steady_cycles)
+        )
+        print(RESULT_PREFIX + json.dumps(result), flush=True)
+        return 0
+    results = []
+    for jobs in args.sizes:
+        for implementation in args.implementations:
+            print(f"triggerer_scale: {implementation} N={jobs} ...", file=sys.stderr, flush=True)
+            results.append(
+                run_one(implementation, jobs, args.poll_interval, args.timeout, args.steady_cycles)
+            )
+    result = {
+        "machine": machine(),
+        "poll_interval": args.poll_interval,
+        "concurrency_limit": CONCURRENCY_LIMIT,
+        "released_job_duration": RELEASED_JOB_DURATION,
+        "steady_cycles": args.steady_cycles,
+        "results": results,
+        "ratios": ratios(results),
+    }
+    print(report(result))
+    path = write_result(args.output, result)
+    print(f"\nwritten to {path}")
+    return 1 if any(item["missed_or_wrong"] for item in results if item["implementation"] == "ours") else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

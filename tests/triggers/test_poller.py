@@ -1,0 +1,352 @@
+"""The shared batch prediction poller against a real emulator, over HTTP with real aiobotocore."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+
+from airflow_ml_provider.emulator import Emulator
+from airflow_ml_provider.hooks.machine_learning import MachineLearningHook, shared_clients
+from airflow_ml_provider.triggers.batch_prediction import BatchPredictionTrigger
+from airflow_ml_provider.triggers.poller import polled_waits, running_pollers
+
+SETTINGS = {"job_duration": 0.3, "pending_duration": 0.1, "concurrency_limit": 25}
+BUCKET = "poller-tests"
+SCHEMA = json.dumps(
+    {
+        "version": "1.0",
+        "targetAttributeName": "label",
+        "dataFormat": "CSV",
+        "dataFileContainsHeader": True,
+        "attributes": [
+            {"attributeName": "x", "attributeType": "NUMERIC"},
+            {"attributeName": "label", "attributeType": "BINARY"},
+        ],
+        "excludedAttributeNames": [],
+    }
+)
+CSV = "x,label\n" + "".join(f"{value},{int(value > 5)}\n" for value in range(12))
+# The aiobotocore client makes one attempt per poll, so every injected fault reaches the poller.
+NO_RETRIES = {"retries": {"total_max_attempts": 1}}
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[Emulator]:
+    with Emulator(**SETTINGS) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def ml(emulator: Emulator) -> Any:
+    session = boto3.session.Session(
+        region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
+    )
+    return session.client("machinelearning", endpoint_url=emulator.endpoint_url)
+
+
+@pytest.fixture(scope="module")
+def model(emulator: Emulator, ml: Any) -> tuple[str, str]:
+    """A trained model and a data source to score, shared by the module's tests."""
+    session = boto3.session.Session(
+        region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
+    )
+    s3 = session.client("s3", endpoint_url=emulator.s3_endpoint_url)
+    s3.create_bucket(Bucket=BUCKET)
+    s3.put_object(Bucket=BUCKET, Key="data/data.csv", Body=CSV.encode())
+    suffix = uuid.uuid4().hex[:8]
+    data_source_id, model_id = f"ds-{suffix}", f"model-{suffix}"
+    ml.create_data_source_from_s3(
+        DataSourceId=data_source_id,
+        DataSpec={"DataLocationS3": f"s3://{BUCKET}/data/", "DataSchema": SCHEMA},
+        ComputeStatistics=True,
+    )
+    ml.create_ml_model(MLModelId=model_id, MLModelType="BINARY", TrainingDataSourceId=data_source_id)
+    deadline = time.monotonic() + 30
+    while ml.get_ml_model(MLModelId=model_id)["Status"] != "COMPLETED":
+        assert time.monotonic() < deadline, "the model did not train"
+        time.sleep(0.05)
+    return model_id, data_source_id
+
+
+@pytest.fixture(autouse=True)
+def connection(emulator: Emulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Iterator[None]:
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", emulator.connection_json())
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    yield
+    emulator.configure(**SETTINGS, throttle_rate=0.0, error_rate=0.0, operations=None, seed=None)
+
+
+def create_jobs(ml: Any, model: tuple[str, str], count: int) -> list[str]:
+    ids = [f"bp-{uuid.uuid4().hex[:12]}" for _ in range(count)]
+    for batch_prediction_id in ids:
+        ml.create_batch_prediction(
+            BatchPredictionId=batch_prediction_id,
+            MLModelId=model[0],
+            BatchPredictionDataSourceId=model[1],
+            OutputUri=f"s3://{BUCKET}/output/{batch_prediction_id}/",
+        )
+    return ids
+
+
+def trigger(batch_prediction_id: str, **kwargs: Any) -> BatchPredictionTrigger:
+    settings: dict[str, Any] = {"waiter_delay": 0.3, "deadline": time.time() + 60, **kwargs}
+    return BatchPredictionTrigger(batch_prediction_id=batch_prediction_id, **settings)
+
+
+async def events_of(triggers: list[BatchPredictionTrigger]) -> list[list[dict[str, Any]]]:
+    async def collect(one: BatchPredictionTrigger) -> list[dict[str, Any]]:
+        return [event.payload async for event in one.run()]
+
+    return await asyncio.wait_for(asyncio.gather(*(collect(one) for one in triggers)), timeout=60)
+
+
+async def until(condition: Any, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.05)
+
+
+def watched() -> int:
+    return sum(len(poller.watches) for poller in running_pollers())
+
+
+async def test_many_triggers_share_one_poller_and_one_client(
+    emulator: Emulator, ml: Any, model: tuple[str, str]
+) -> None:
+    emulator.configure(job_duration=30)
+    ids = create_jobs(ml, model, 30)
+    run = asyncio.ensure_future(events_of([trigger(batch_prediction_id) for batch_prediction_id in ids]))
+    await until(lambda: polled_waits() == 30)
+    assert len(running_pollers()) == 1
+    assert shared_clients.open_count() == 1
+
+    emulator.configure(job_duration=0.3)
+    events = await run
+
+    assert [[event["status"] for event in each] for each in events] == [["success"]] * 30
+    assert [each[0]["entity_id"] for each in events] == ids
+    assert all(each[0]["description"]["Status"] == "COMPLETED" for each in events)
+    await until(lambda: not running_pollers() and shared_clients.open_count() == 0)
+
+
+async def test_each_ending_gives_one_event_with_its_status(
+    emulator: Emulator, ml: Any, model: tuple[str, str]
+) -> None:
+    emulator.configure(job_duration=30)
+    completed, failed, deleted, unknown = create_jobs(ml, model, 4)
+    run = asyncio.ensure_future(events_of([trigger(job) for job in (completed, failed, deleted, unknown)]))
+    await until(lambda: watched() == 4)
+
+    emulator.fail_job(failed, message="the input had no rows")
+    ml.delete_batch_prediction(BatchPredictionId=deleted)
+    emulator.set_status(unknown, "INVALID")
+    emulator.configure(job_duration=0.3)
+    events = await run
+
+    assert [len(each) for each in events] == [1, 1, 1, 1]
+    by_id = {each[0]["entity_id"]: each[0] for each in events}
+    assert by_id[completed]["status"] == "success"
+    assert by_id[failed]["status"] == "failed"
+    assert by_id[failed]["message"] == "the input had no rows"
+    assert by_id[deleted]["status"] == "deleted"
+    assert by_id[unknown]["status"] == "failed"
+    assert "unexpected status 'INVALID'" in by_id[unknown]["message"]
+
+
+def spy_on_lists(monkeypatch: pytest.MonkeyPatch, drop_updated: bool = False) -> list[dict[str, Any]]:
+    """Record every list call's filter; with ``drop_updated`` the recently-updated list shows nothing."""
+    calls: list[dict[str, Any]] = []
+    describe = MachineLearningHook.describe_batch_predictions_async
+
+    async def spy(self: MachineLearningHook, client: Any, **filters: Any) -> dict[str, Any]:
+        calls.append(filters)
+        page = await describe(self, client, **filters)
+        if drop_updated and filters.get("FilterVariable") == "LastUpdatedAt":
+            return {**page, "Results": []}
+        return page
+
+    monkeypatch.setattr(MachineLearningHook, "describe_batch_predictions_async", spy)
+    return calls
+
+
+async def test_finished_jobs_are_resolved_from_the_recently_updated_list(
+    emulator: Emulator, ml: Any, model: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = spy_on_lists(monkeypatch)
+    emulator.configure(job_duration=30)
+    ids = create_jobs(ml, model, 12)
+    run = asyncio.ensure_future(events_of([trigger(batch_prediction_id) for batch_prediction_id in ids]))
+    await until(lambda: polled_waits() == 12)
+    emulator.reset_call_counts()
+
+    emulator.fail_job(ids[0], message="the input had no rows")
+    for batch_prediction_id in ids[1:]:
+        emulator.set_status(batch_prediction_id, "COMPLETED")
+    events = await run
+
+    assert [each[0]["status"] for each in events] == ["failed"] + ["success"] * 11
+    assert events[0][0]["message"] == "the input had no rows"
+    # Everything the sensor's result dict reads is in the list entry the event carries.
+    for each in events[1:]:
+        description = each[0]["description"]
+        assert description["BatchPredictionId"] == each[0]["entity_id"]
+        assert {"OutputUri", "MLModelId", "BatchPredictionDataSourceId", "InputDataLocationS3"} <= set(
+            description
+        )
+    assert emulator.call_counts().get("GetBatchPrediction", 0) == 0
+    assert any(call.get("FilterVariable") == "LastUpdatedAt" and "GE" in call for call in calls)
+
+
+async def test_jobs_missing_from_every_list_are_resolved_with_get(
+    emulator: Emulator, ml: Any, model: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = spy_on_lists(monkeypatch, drop_updated=True)
+    emulator.configure(job_duration=30)
+    ids = create_jobs(ml, model, 12)
+    run = asyncio.ensure_future(events_of([trigger(batch_prediction_id) for batch_prediction_id in ids]))
+    await until(lambda: polled_waits() == 12)
+    emulator.reset_call_counts()
+
+    for batch_prediction_id in ids:
+        emulator.set_status(batch_prediction_id, "COMPLETED")
+    events = await run
+
+    assert [each[0]["status"] for each in events] == ["success"] * 12
+    # The recently updated list lags (shows none of them): each is asked for once, by ID.
+    assert any(call.get("FilterVariable") == "LastUpdatedAt" for call in calls)
+    assert emulator.call_counts().get("GetBatchPrediction") == 12
+
+
+async def test_a_refused_recently_updated_list_leaves_the_jobs_to_get(
+    emulator: Emulator, ml: Any, model: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    describe = MachineLearningHook.describe_batch_predictions_async
+
+    async def refuse_updated(self: MachineLearningHook, client: Any, **filters: Any) -> dict[str, Any]:
+        if filters.get("FilterVariable") == "LastUpdatedAt":
+            filters = {**filters, "GE": "not a time"}
+        return await describe(self, client, **filters)
+
+    monkeypatch.setattr(MachineLearningHook, "describe_batch_predictions_async", refuse_updated)
+    emulator.configure(job_duration=30)
+    ids = create_jobs(ml, model, 6)
+    run = asyncio.ensure_future(events_of([trigger(batch_prediction_id) for batch_prediction_id in ids]))
+    await until(lambda: polled_waits() == 6)
+    emulator.reset_call_counts()
+
+    for batch_prediction_id in ids:
+        emulator.set_status(batch_prediction_id, "COMPLETED")
+    events = await run
+
+    assert [each[0]["status"] for each in events] == ["success"] * 6
+    assert emulator.call_counts().get("GetBatchPrediction") == 6
+
+
+async def test_throttling_and_server_errors_still_end_every_wait(
+    emulator: Emulator, ml: Any, model: tuple[str, str]
+) -> None:
+    ids = create_jobs(ml, model, 20)
+    emulator.configure(throttle_rate=0.3, error_rate=0.1, seed=7)
+    triggers = [
+        trigger(batch_prediction_id, waiter_delay=0.1, botocore_config=NO_RETRIES)
+        for batch_prediction_id in ids
+    ]
+
+    events = await events_of(triggers)
+
+    assert [[event["status"] for event in each] for each in events] == [["success"]] * 20
+    details = emulator.call_details()
+    assert details["DescribeBatchPredictions"]["injected"] + details["GetBatchPrediction"]["injected"] > 0
+
+
+async def test_a_throttled_list_counts_as_an_attempt_and_slows_the_poller(
+    emulator: Emulator, ml: Any, model: tuple[str, str]
+) -> None:
+    emulator.configure(job_duration=30)
+    ids = create_jobs(ml, model, 5)
+    emulator.configure(throttle_rate=1.0, operations=["DescribeBatchPredictions"])
+    emulator.reset_call_counts()
+    triggers = [
+        trigger(batch_prediction_id, waiter_delay=0.2, waiter_max_attempts=4, botocore_config=NO_RETRIES)
+        for batch_prediction_id in ids
+    ]
+
+    started = time.monotonic()
+    events = await events_of(triggers)
+
+    assert [each[0]["status"] for each in events] == ["timeout"] * 5
+    assert all("4 polls made" in each[0]["message"] for each in events)
+    # Four cycles, one throttled list call each, each pause twice the one before.
+    assert emulator.call_counts().get("DescribeBatchPredictions", 0) <= 4
+    assert time.monotonic() - started >= 0.4 + 0.8
+
+
+async def test_deadlines_and_attempt_limits_are_per_trigger(
+    emulator: Emulator, ml: Any, model: tuple[str, str]
+) -> None:
+    emulator.configure(job_duration=30)
+    early, limited, patient = create_jobs(ml, model, 3)
+    started = time.time()
+    short = trigger(early, deadline=started + 1.0)
+    few = trigger(limited, waiter_max_attempts=3, deadline=None)
+    long_wait = asyncio.ensure_future(events_of([trigger(patient)]))
+
+    events = await events_of([short, few])
+
+    assert [each[0]["status"] for each in events] == ["timeout", "timeout"]
+    assert "the deadline passed" in events[0][0]["message"]
+    assert "3 polls made" in events[1][0]["message"]
+    assert time.time() - started < 1.0 + 0.3 + 1.0
+    assert watched() == 1
+    long_wait.cancel()
+    await asyncio.gather(long_wait, return_exceptions=True)
+
+
+async def test_a_cancelled_trigger_unregisters_and_the_last_one_stops_the_poller(
+    emulator: Emulator, ml: Any, model: tuple[str, str]
+) -> None:
+    emulator.configure(job_duration=30)
+    first, second = create_jobs(ml, model, 2)
+    tasks = [asyncio.ensure_future(events_of([trigger(job)])) for job in (first, second)]
+    await until(lambda: watched() == 2)
+
+    tasks[0].cancel()
+    await asyncio.gather(tasks[0], return_exceptions=True)
+    assert watched() == 1
+    tasks[1].cancel()
+    await asyncio.gather(tasks[1], return_exceptions=True)
+
+    await until(lambda: not running_pollers() and shared_clients.open_count() == 0)
+
+
+async def test_api_calls_per_cycle_do_not_grow_with_the_number_of_jobs(
+    emulator: Emulator, ml: Any, model: tuple[str, str]
+) -> None:
+    emulator.configure(job_duration=60)
+    ids = create_jobs(ml, model, 60)
+    run = asyncio.ensure_future(
+        events_of([trigger(batch_prediction_id, waiter_delay=0.5) for batch_prediction_id in ids])
+    )
+    await until(lambda: polled_waits() == 60)
+    await asyncio.sleep(0.5)
+    cycles_before = running_pollers()[0].cycles
+    emulator.reset_call_counts()
+
+    await asyncio.sleep(2.5)
+
+    counts = emulator.call_counts()
+    cycles = running_pollers()[0].cycles - cycles_before
+    assert 4 <= cycles <= 6
+    assert counts.get("GetBatchPrediction", 0) == 0
+    # 35 PENDING and 25 INPROGRESS jobs: one page of each per cycle, against 60 calls job by job.
+    assert counts.get("DescribeBatchPredictions", 0) <= 2 * cycles
+    run.cancel()
+    await asyncio.gather(run, return_exceptions=True)
