@@ -9,7 +9,7 @@ import json
 import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager, closing, contextmanager
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -17,16 +17,19 @@ from typing import Any
 from airflow.providers.amazon.aws.hooks.base_aws import AwsGenericHook
 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 from botocore import xform_name
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
 from airflow_ml_provider.exceptions import BatchPredictionFailedError, ServiceRejectedError
 from airflow_ml_provider.utils.entities import BATCH_PREDICTION, EntityKind
-from airflow_ml_provider.utils.polling import RETRYABLE_ERROR_CODES, EntityWait, WaitResult, json_safe
+from airflow_ml_provider.utils.polling import EntityWait, WaitResult, is_retryable, json_safe
 from airflow_ml_provider.utils.status import COMPLETED, Outcome, outcome_of
 from airflow_ml_provider.utils.validation import retry_entity_id
 
 # A task instance that needed more fresh objects than this is misconfigured, not unlucky.
 MAX_GENERATIONS = 100
+# How long new triggers keep joining the same shared client before a fresh one is opened.
+CLIENT_GENERATION_SECONDS = 900
 
 
 def manifest_uri(output_uri: str, batch_prediction_id: str) -> str:
@@ -118,7 +121,7 @@ class MachineLearningHook(AwsGenericHook):
         try:
             yield
         except ClientError as error:
-            if error_code(error) in RETRYABLE_ERROR_CODES:
+            if is_retryable(error_code(error)):
                 raise
             raise ServiceRejectedError(operation, error_code(error), error_message(error)) from error
 
@@ -213,6 +216,8 @@ class MachineLearningHook(AwsGenericHook):
             response = self._call(self.conn, "Get", wait.kind, wait.entity_id)
         except ClientError as error:
             return wait.on_error(error_code(error), error_message(error))
+        except (BotocoreConnectionError, HTTPClientError) as error:
+            return wait.on_error("ConnectionError", str(error))
         return wait.on_description(response)
 
     def wait(self, wait: EntityWait) -> dict[str, Any]:
@@ -298,7 +303,7 @@ class MachineLearningHook(AwsGenericHook):
     def _open_s3(self, url: str) -> Any:
         bucket, key = S3Hook.parse_s3_url(url)
         with self._service_call("GetObject"):
-            return self.s3_hook.get_key(key, bucket_name=bucket).get()["Body"]
+            return self.s3_hook.conn.get_object(Bucket=bucket, Key=key)["Body"]
 
     def get_results(self, batch_prediction: dict[str, Any]) -> dict[str, Any]:
         """
@@ -316,7 +321,8 @@ class MachineLearningHook(AwsGenericHook):
         batch_prediction_id = batch_prediction["BatchPredictionId"]
         output_uri = batch_prediction["OutputUri"]
         manifest_url = manifest_uri(output_uri, batch_prediction_id)
-        manifest = json.load(self._open_s3(manifest_url))
+        with closing(self._open_s3(manifest_url)) as body:
+            manifest = json.load(body)
         return {
             "batch_prediction_id": batch_prediction_id,
             "status": batch_prediction["Status"],
@@ -344,7 +350,8 @@ class MachineLearningHook(AwsGenericHook):
         if isinstance(results, str):
             results = self.get_results(self.get_batch_prediction(results))
         for result_uri in results["result_uris"]:
-            with gzip.open(self._open_s3(result_uri), mode="rt", newline="") as lines:
+            # gzip does not close the stream it reads; closing it returns the connection to the pool.
+            with closing(self._open_s3(result_uri)) as body, gzip.open(body, mode="rt", newline="") as lines:
                 reader = csv.reader(lines)
                 header = next(reader, [])
                 for row in reader:
@@ -354,8 +361,13 @@ class MachineLearningHook(AwsGenericHook):
 
     def _client_key(self) -> str:
         config = getattr(self._config, "_user_provided_options", None)
+        # A new generation of clients every so often picks up rotated keys or an edited connection
+        # for the triggers that start from then on; the old one closes when its last user leaves.
+        generation = int(time.monotonic() // CLIENT_GENERATION_SECONDS)
         return json.dumps(
-            [self.aws_conn_id, self._region_name, self._verify, config], sort_keys=True, default=str
+            [self.aws_conn_id, self._region_name, self._verify, config, generation],
+            sort_keys=True,
+            default=str,
         )
 
     @asynccontextmanager
@@ -370,6 +382,8 @@ class MachineLearningHook(AwsGenericHook):
             response = await self._call(client, "Get", wait.kind, wait.entity_id)
         except ClientError as error:
             return wait.on_error(error_code(error), error_message(error))
+        except (BotocoreConnectionError, HTTPClientError) as error:
+            return wait.on_error("ConnectionError", str(error))
         return wait.on_description(response)
 
     async def delete_async(self, kind: EntityKind, entity_id: str) -> None:

@@ -145,11 +145,15 @@ class MachineLearningCreateOperator(MachineLearningHookMixin, BaseOperator):
         )
         return self._completed(context, self.hook.wait(wait))
 
+    def outlet_extra(self, description: dict[str, Any]) -> dict[str, Any]:
+        """The ``extra`` of the asset events emitted for a COMPLETED object."""
+        return {self.kind.id_param: description[self.kind.id_key], "status": description["Status"]}
+
     def _completed(self, context: Context, description: dict[str, Any]) -> str:
         """Finish a task whose object COMPLETED: tell the outlet assets which object it was."""
-        entity_id = description[self.kind.id_key]
-        annotate_outlets(self, context, {self.kind.id_param: entity_id, "status": description["Status"]})
-        return entity_id
+        if self.outlets:
+            annotate_outlets(self, context, self.outlet_extra(description))
+        return description[self.kind.id_key]
 
     def _trigger(self, entity_id: str, deadline: float) -> Any:
         from airflow_ml_provider.triggers.base import trigger_for

@@ -75,6 +75,10 @@ class CreateBatchPredictionOperator(MachineLearningCreateOperator):
         self.output_uri = description["OutputUri"]
         context["ti"].xcom_push(key="output_uri", value=self.output_uri)
 
+    def outlet_extra(self, description: dict[str, Any]) -> dict[str, Any]:
+        # The same extra as the sensor's: which job refreshed the asset and where its files are.
+        return self.hook.get_results(description)
+
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """Lineage: the data source's S3 location in, the ``OutputUri`` out."""
         from airflow.providers.common.compat.openlineage.facet import Dataset

@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.providers.common.compat.sdk import (
+    AirflowFailException,
     AirflowSensorTimeout,
     AirflowSkipException,
     BaseSensorOperator,
@@ -114,11 +115,11 @@ class MachineLearningEntitySensor(MachineLearningHookMixin, BaseSensorOperator):
             raise AirflowSensorTimeout(f"{self.kind.title} {self.entity_id}: {result.message}")
         try:
             description = result.description_or_raise()
-        except EntityFailedError as error:
+            value = self.result(description)
+        except (EntityFailedError, AirflowFailException) as error:
             # The same rule whether a poke or the trigger saw the failure.
             if self.soft_fail:
                 raise AirflowSkipException(str(error)) from error
             raise
-        value = self.result(description)
         annotate_outlets(self, context, self.outlet_extra(description, value))
         return value

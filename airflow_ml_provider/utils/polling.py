@@ -20,9 +20,13 @@ from airflow_ml_provider.utils.status import FAILED, Outcome, outcome_of
 
 log = logging.getLogger(__name__)
 
-# Error codes after which polling again can succeed: throttling and server-side faults.
+# Error codes after which calling again can succeed: throttling, server-side faults, lost connections.
 RETRYABLE_ERROR_CODES = frozenset(
     {
+        "ConnectionError",
+        "SlowDown",
+        "InternalError",
+        "RequestThrottled",
         "ThrottlingException",
         "Throttling",
         "ThrottledException",
@@ -38,16 +42,33 @@ RETRYABLE_ERROR_CODES = frozenset(
     }
 )
 MAX_BACKOFF_FACTOR = 8
+
+
+def is_retryable(code: str) -> bool:
+    """
+    Whether an error with this code may go away if the call is made again.
+
+    botocore names an error without a JSON body (a proxy's 502, say) by its HTTP status.
+    """
+    return code in RETRYABLE_ERROR_CODES or (code.isdigit() and (code.startswith("5") or code == "429"))
+
+
 EVENT_KEYS = frozenset({"status", "entity_kind", "entity_id", "description", "message"})
 
 
 def json_safe(description: Mapping[str, Any]) -> dict[str, Any]:
-    """Return a service response without ``ResponseMetadata`` and with timestamps as ISO strings."""
-    return {
-        key: value.isoformat() if isinstance(value, datetime.datetime) else value
-        for key, value in description.items()
-        if key != "ResponseMetadata"
-    }
+    """Return a service response without ``ResponseMetadata`` and with every timestamp as an ISO string."""
+    return {key: _json_value(value) for key, value in description.items() if key != "ResponseMetadata"}
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime.datetime):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {key: _json_value(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_json_value(item) for item in value]
+    return value
 
 
 @dataclass(frozen=True)
@@ -104,8 +125,14 @@ class WaitResult:
             problem = f"the trigger sent {event!r} instead of an event"
         elif set(event) != EVENT_KEYS:
             problem = f"the trigger event has keys {sorted(event)}, expected {sorted(EVENT_KEYS)}"
-        elif event["status"] not in {outcome.value for outcome in Outcome}:
+        elif not isinstance(event["status"], str) or event["status"] not in {
+            outcome.value for outcome in Outcome
+        }:
             problem = f"the trigger event has the unknown status {event['status']!r}"
+        elif event["description"] is not None and not isinstance(event["description"], Mapping):
+            problem = f"the trigger event's description is {event['description']!r}"
+        elif not isinstance(event["message"], str):
+            problem = f"the trigger event's message is {event['message']!r}"
         elif (event["entity_kind"], event["entity_id"]) != (kind.name, entity_id):
             problem = f"the trigger event is about {event['entity_kind']} {event['entity_id']!r}"
         elif event["status"] == Outcome.SUCCESS and not (
@@ -164,7 +191,7 @@ class EntityWait:
     def on_error(self, code: str, message: str) -> WaitResult | float:
         """Take a failed poll; retryable errors back off, any other ends the wait with ``error``."""
         self.attempts += 1
-        if code not in RETRYABLE_ERROR_CODES:
+        if not is_retryable(code):
             return WaitResult(
                 Outcome.ERROR, self.kind, self.entity_id, self.last_description, f"{code}: {message}"
             )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections import defaultdict
+from types import SimpleNamespace
 
 import pytest
 from airflow.providers.common.compat.sdk import TaskDeferred
@@ -204,3 +206,25 @@ def test_outlets_without_waiting_are_refused_since_success_would_only_mean_creat
             output_uri="s3://b/o/",
             outlets=[Asset("s3://b/o/")],
         )
+
+
+def test_a_waiting_operator_tells_its_outlet_asset_where_the_results_are(operator_for, emulator):
+    from airflow.sdk import Asset
+
+    predictions = Asset(f"s3://{BUCKET}/asset/")
+    context = context_for(run_id=run_id())
+    context["outlet_events"] = defaultdict(lambda: SimpleNamespace(extra={}))
+    operator = operator_for(
+        output_uri=f"s3://{BUCKET}/asset/",
+        wait_for_completion=True,
+        deferrable=False,
+        waiter_delay=0.1,
+        outlets=[predictions],
+    )
+    batch_prediction_id = operator.execute(context)
+    extra = context["outlet_events"][predictions].extra
+    assert extra["batch_prediction_id"] == batch_prediction_id
+    assert extra["result_uris"] == [
+        f"s3://{BUCKET}/asset/batch-prediction/result/{batch_prediction_id}-data.csv.gz"
+    ]
+    assert list(operator.hook.iter_results(extra))

@@ -9,7 +9,10 @@ from airflow.providers.common.compat.sdk import AirflowSensorTimeout, AirflowSki
 
 from airflow_ml_provider import BatchPredictionSensor
 from airflow_ml_provider.exceptions import BatchPredictionFailedError, InvalidParameterError
+from airflow_ml_provider.hooks.machine_learning import MachineLearningHook
 from airflow_ml_provider.triggers.batch_prediction import BatchPredictionTrigger
+from airflow_ml_provider.utils.entities import BATCH_PREDICTION
+from airflow_ml_provider.utils.polling import EntityWait
 from tests.conftest import BUCKET
 from tests.runtime import context_for, resume_after_deferral
 
@@ -53,7 +56,9 @@ async def test_a_completed_job_returns_what_a_downstream_task_needs(submit, defe
     assert result["batch_prediction_id"] == batch_prediction_id
     assert result["status"] == "COMPLETED"
     assert result["total_record_count"] == int(binary_model["record_count"])
-    assert result["manifest_uri"] == f"s3://{BUCKET}/submitted/batch-prediction/{batch_prediction_id}.manifest"
+    assert (
+        result["manifest_uri"] == f"s3://{BUCKET}/submitted/batch-prediction/{batch_prediction_id}.manifest"
+    )
     assert len(result["result_uris"]) == 1
 
 
@@ -190,3 +195,19 @@ def test_an_invalid_id_fails_before_any_call(emulator):
     with pytest.raises(InvalidParameterError, match="batch_prediction_id"):
         BatchPredictionSensor(task_id="wait", batch_prediction_id="bad id").execute(context_for())
     assert emulator.call_counts() == {}
+
+
+@pytest.mark.parametrize("deferrable", [False, True])
+async def test_soft_fail_also_covers_results_that_cannot_be_read(submit, emulator, s3_client, deferrable):
+    batch_prediction_id = submit()
+    sensor = BatchPredictionSensor(
+        task_id="wait",
+        batch_prediction_id=batch_prediction_id,
+        deferrable=deferrable,
+        soft_fail=True,
+        poke_interval=0.1,
+    )
+    MachineLearningHook().wait(EntityWait(BATCH_PREDICTION, batch_prediction_id, delay=0.1, max_attempts=300))
+    s3_client.delete_object(Bucket=BUCKET, Key=f"submitted/batch-prediction/{batch_prediction_id}.manifest")
+    with pytest.raises(AirflowSkipException, match="NoSuchKey"):
+        await run_sensor(sensor)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 from airflow_ml_provider.hooks.machine_learning import MachineLearningHook
@@ -129,3 +130,18 @@ async def test_on_kill_deletes_the_job_only_when_asked(submit):
     hook = MachineLearningHook()
     assert hook.get_batch_prediction(kept)["Status"] != "DELETED"
     assert hook.get_batch_prediction(deleted)["Status"] == "DELETED"
+
+
+async def test_an_unreachable_endpoint_is_retried_until_the_limit_not_failed_at_once(monkeypatch, emulator):
+    connection = json.loads(emulator.connection_json())
+    connection["extra"]["endpoint_url"] = "http://127.0.0.1:9"  # nothing listens on the discard port
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps(connection))
+    trigger = BatchPredictionTrigger(
+        batch_prediction_id="bp",
+        waiter_delay=0.05,
+        waiter_max_attempts=3,
+        botocore_config={"retries": {"max_attempts": 1, "mode": "standard"}, "connect_timeout": 1},
+    )
+    events = await run_trigger(trigger)
+    assert [event["status"] for event in events] == ["timeout"]
+    assert "3 polls made" in events[0]["message"]

@@ -190,3 +190,48 @@ def test_malformed_or_foreign_events_are_errors_never_success(event, problem):
     assert problem in result.message
     with pytest.raises(BatchPredictionFailedError, match="Malformed trigger event"):
         result.description_or_raise()
+
+
+@pytest.mark.parametrize(
+    "code", ["ThrottlingException", "InternalServerException", "502", "503", "429", "SlowDown"]
+)
+def test_transient_errors_are_retried_including_bare_http_statuses(code):
+    assert EntityWait(BATCH_PREDICTION, "bp", delay=1, max_attempts=5).on_error(code, "try again") == 1
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {
+            "status": ["success"],
+            "entity_kind": "batch_prediction",
+            "entity_id": "bp",
+            "description": {},
+            "message": "",
+        },
+        {
+            "status": "failed",
+            "entity_kind": "batch_prediction",
+            "entity_id": "bp",
+            "description": "oops",
+            "message": "",
+        },
+        {
+            "status": "failed",
+            "entity_kind": "batch_prediction",
+            "entity_id": "bp",
+            "description": None,
+            "message": 3,
+        },
+    ],
+)
+def test_events_of_the_wrong_types_are_typed_errors(event):
+    assert WaitResult.from_event(event, BATCH_PREDICTION, "bp").outcome is Outcome.ERROR
+
+
+def test_nested_timestamps_are_json_safe_too():
+    created = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
+    result = EntityWait(ML_MODEL, "m", delay=1, max_attempts=1).on_description(
+        {"Status": "COMPLETED", "EndpointInfo": {"CreatedAt": created}}
+    )
+    assert result.description["EndpointInfo"] == {"CreatedAt": created.isoformat()}
