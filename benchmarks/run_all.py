@@ -52,7 +52,9 @@ def goals(scale: dict[str, Any], parse: dict[str, Any], worker: dict[str, Any]) 
             (
                 f"API calls per poll cycle, N = {GOAL_SIZE}, no missed completion",
                 "<= 5% of baseline, 0 missed",
-                f"{ratio['api_calls']:.1%}, {ours['missed_or_wrong']} missed or wrong",
+                f"{ratio['api_calls']:.1%} of the measured baseline ({ratio['api_calls_nominal']:.1%} of its "
+                f"nominal N), {ours['missed_or_wrong']} missed or wrong",
+                # Judged against what the baseline measurably did, not against its nominal N calls.
                 verdict(ratio["api_calls"] <= 0.05 and ours["missed_or_wrong"] == 0),
             ),
             (
@@ -86,6 +88,47 @@ def goals(scale: dict[str, Any], parse: dict[str, Any], worker: dict[str, Any]) 
         )
     )
     return rows
+
+
+def per_interval(scale: dict[str, Any]) -> str:
+    """Completions per poll interval at most, once released."""
+    return f"{scale['concurrency_limit'] * scale['poll_interval'] / scale['released_job_duration']:.0f}"
+
+
+def reading(scale: dict[str, Any]) -> str:
+    """What the N = 1000 rows say, from the numbers themselves."""
+    results = {(item["implementation"], item["jobs"]): item for item in scale["results"]}
+    baseline, ours = results.get(("baseline", GOAL_SIZE)), results.get(("ours", GOAL_SIZE))
+    if baseline is None or ours is None:
+        return ""
+    interval = scale["poll_interval"]
+    calls = baseline["api_calls_per_cycle"]
+    lines = [f"Reading N = {GOAL_SIZE}:"]
+    if calls < 0.95 * GOAL_SIZE:
+        lines.append(
+            f"the baseline does not keep up. Its nominal cost is one `GetBatchPrediction` per job per "
+            f"interval ({GOAL_SIZE} calls per cycle, as it manages at the smaller N), but it spends "
+            f"{baseline['cpu_seconds_per_cycle']:g} CPU s per {interval:g} s interval on this machine and "
+            f"makes only {calls:g} calls per cycle. The goal's ratio is taken against what it measurably did "
+            f"({calls:g}); the ratio against its nominal {GOAL_SIZE} is shown beside it, for reference only."
+        )
+    else:
+        lines.append(f"the baseline keeps up ({calls:g} calls per cycle for {GOAL_SIZE} jobs).")
+    listing = ", ".join(
+        f"{count:g} {operation}"
+        for operation, count in sorted(ours["api_calls_per_cycle_by_operation"].items())
+    )
+    lines.append(
+        f"`ours` lists the waiting jobs with {listing} per cycle: 100 jobs a page, {GOAL_SIZE - 25} of them "
+        "PENDING behind the concurrency limit, so its calls grow with the backlog by one per 100 jobs."
+    )
+    lines.append(
+        f"During the release `ours` made {ours['completion_api_calls']} calls for {GOAL_SIZE} completions, "
+        f"{ours['completion_get_calls']} of them `GetBatchPrediction` (the baseline: "
+        f"{baseline['completion_api_calls']}): finished jobs are read from the list of recently updated "
+        f"jobs; its slowest event came {ours['latency_max']} s after the job finished."
+    )
+    return " ".join(lines)
 
 
 def markdown(scale: dict[str, Any], parse: dict[str, Any], worker: dict[str, Any], seconds: float) -> str:
@@ -131,20 +174,15 @@ them. The jobs are held running while the steady state is measured: RSS (from `/
 trigger has polled, minus before the first trigger; CPU seconds (`time.process_time`) and API calls (the
 emulator's per-operation counters) over {scale["steady_cycles"]} poll intervals. Then about 1% of the
 jobs are made FAILED and one gets the undocumented status `INVALID` through the emulator's controls, and
-the rest are released to run {scale["released_job_duration"]:g} s each, {scale["concurrency_limit"]} at a
-time, so completions are staggered. Latency is the event's time minus the job's `FinishedAt`; every job
-must get exactly one event with the right status (`success`, or `failed` with the service's message;
+the rest are released to run {scale["released_job_duration"]:g} s each, {scale["concurrency_limit"]} at a time: at most {scale["concurrency_limit"]} completions
+per {scale["released_job_duration"]:g} s, about {per_interval(scale)} per poll interval (a real account's jobs run minutes, so it sees
+fewer). Latency is the event's time minus the job's `FinishedAt`; every job must get exactly one event
+with the right status (`success`, or `failed` with the service's message;
 `error` for the baseline, whose contract has nothing else).
 
 {triggerer_scale.report(scale)}
 
-Reading N = 1000: the baseline does not keep up. It spends more CPU per interval than the interval
-lasts on this machine, so it makes far fewer than its nominal one call per job per interval (N calls,
-as it does at N = 10 and 100); the API-call ratio above is against what it managed, and against the
-nominal N it is `ours / N`. Latency over the goal comes from the release phase, which packs hundreds of
-completions into each interval (a real account with 25 concurrent multi-minute jobs has a few): each
-finished job is confirmed with one `GetBatchPrediction`, and the emulator (one Python process on the
-same two cores) answers those more slowly than the interval allows.
+{reading(scale)}
 
 ## Parse cost (`benchmarks/parse_cost.py`)
 

@@ -33,7 +33,7 @@ class MachineLearningEntityTrigger(BaseTrigger):
     Wait until an Amazon ML object reaches a final status and yield exactly one event saying how.
 
     The event's ``status`` is one of ``success``, ``failed``, ``deleted``, ``timeout`` and
-    ``error``; it carries the object's kind and ID, its last ``Get`` response and the service's
+    ``error``; it carries the object's kind and ID, its last description and the service's
     message. Everything the trigger needs is in its keyword arguments, so it resumes after a
     triggerer restart; it never touches the metadata database. Waiting triggers of the same
     connection share one aiobotocore client. Subclasses set ``kind`` and name the ID parameter.

@@ -2,10 +2,15 @@
 
 A triggerer with a thousand deferred tasks would otherwise call ``GetBatchPrediction`` a thousand
 times per interval. The poller reads the account's running jobs with ``DescribeBatchPredictions``
-pages (``Status`` = ``PENDING``, then ``INPROGRESS``) and calls ``GetBatchPrediction`` only for the
-watched jobs those lists do not show (they finished, or the lists lag), so an event never rests on
-a list being fresh. Each trigger keeps its own :class:`~airflow_ml_provider.utils.polling.EntityWait`:
-the poller feeds it one observation per cycle it takes part in and schedules it as it answers.
+pages (``Status`` = ``PENDING``, then ``INPROGRESS``). Watched jobs those lists do not show have
+mostly just finished: it then lists the jobs updated since the previous listing cycle began
+(``LastUpdatedAt`` >= that moment less a margin, newest first) and takes their final status from
+there. A ``DescribeBatchPredictions`` entry carries every member of ``GetBatchPrediction`` but
+``LogUri``, which nothing downstream reads, so an event built from it needs no extra call. Only the
+watched jobs that none of the lists shows (finished long ago, or the lists lag) cost one
+``GetBatchPrediction`` each, so an event never rests on a list being fresh. Each trigger keeps its
+own :class:`~airflow_ml_provider.utils.polling.EntityWait`: the poller feeds it one observation per
+cycle it takes part in and schedules it as it answers.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import datetime
 import logging
 import math
 import time
@@ -26,9 +32,9 @@ from airflow_ml_provider.hooks.machine_learning import MachineLearningHook, erro
 from airflow_ml_provider.utils.entities import BATCH_PREDICTION
 from airflow_ml_provider.utils.polling import (
     MAX_BACKOFF_FACTOR,
-    RETRYABLE_ERROR_CODES,
     EntityWait,
     WaitResult,
+    is_retryable,
 )
 from airflow_ml_provider.utils.status import INPROGRESS, PENDING
 
@@ -39,6 +45,11 @@ LISTED_STATUSES = (PENDING, INPROGRESS)
 PAGE_LIMIT = 100
 # Beyond this many pages a cycle stops listing; the jobs not seen yet are asked for one by one.
 MAX_PAGES = 50
+# The list of recently updated jobs reaches this far before the previous listing cycle's start, for
+# clock skew and for the service's own delay between a status change and its lists.
+UPDATED_SINCE_MARGIN_SECONDS = 5.0
+# Beyond this many pages of recently updated jobs, the jobs not seen yet are asked for one by one.
+MAX_UPDATED_PAGES = 10
 # Triggers created by the same triggerer loop iteration are served by one first cycle.
 JOIN_GATHER_SECONDS = 0.1
 # Timers fire a little late; a wait due this close to a cycle's start joins it rather than the next.
@@ -91,7 +102,8 @@ class BatchPredictionPoller:
 
     It runs while at least one wait is registered and holds the connection's shared aiobotocore
     client meanwhile. A cycle lists the running jobs when that costs fewer calls than asking for each
-    due job, and asks for the rest. A throttled or failing list call counts as a failed poll of every
+    due job, then the recently updated ones if a due job is in neither status list, and asks for the
+    rest. A throttled or failing list call counts as a failed poll of every
     wait in the cycle (each backs off as its :class:`EntityWait` says) and pauses the poller too.
 
     :param hook: The hook of the connection, which makes every call.
@@ -110,6 +122,9 @@ class BatchPredictionPoller:
         self._refusals_in_a_row = 0
         self._paused_until = 0.0
         self._listing_refused_until = 0.0
+        self._updated_refused_until = 0.0
+        # When the last cycle whose status lists succeeded began; None before the first one.
+        self._listed_at: float | None = None
 
     async def wait(self, wait: EntityWait) -> WaitResult:
         """Watch ``wait`` until it ends; unregister it however this returns or is cancelled."""
@@ -184,11 +199,11 @@ class BatchPredictionPoller:
         listed: dict[str, dict[str, Any]] | None = None
         if len(due) > self._list_calls_estimate and started >= self._listing_refused_until:
             try:
-                listed = await self._list(client, {watch.wait.entity_id for watch in due})
+                listed = await self._list(client, {watch.wait.entity_id for watch in due}, started)
                 self._refusals_in_a_row = 0
             except ClientError as error:
                 code, message = error_code(error), error_message(error)
-                if code not in RETRYABLE_ERROR_CODES:
+                if not is_retryable(code):
                     log.warning("Listing batch predictions failed (%s: %s); asking job by job", code, message)
                     self._listing_refused_until = started + LISTING_REFUSED_INTERVALS * _least_delay(due)
                 else:
@@ -206,8 +221,13 @@ class BatchPredictionPoller:
         if unlisted:
             await self._get_each(client, unlisted, started)
 
-    async def _list(self, client: Any, wanted: set[str]) -> dict[str, dict[str, Any]]:
-        """The running jobs, newest first so that jobs starting meanwhile do not shift later pages."""
+    async def _list(self, client: Any, wanted: set[str], started: float) -> dict[str, dict[str, Any]]:
+        """
+        The running jobs, then the recently updated ones if some wanted job is in neither status list.
+
+        Lists are newest first, so that jobs starting meanwhile do not shift later pages. A job in
+        several lists keeps its entry from the last one read, the freshest.
+        """
         listed: dict[str, dict[str, Any]] = {}
         missing = set(wanted)
         calls = 0
@@ -229,8 +249,60 @@ class BatchPredictionPoller:
                 token = page.get("NextToken")
                 if not token:
                     break
+        since, self._listed_at = self._listed_at, started
+        if missing and since is not None and started >= self._updated_refused_until:
+            calls += await self._list_updated(client, since - UPDATED_SINCE_MARGIN_SECONDS, listed, missing)
         self._list_calls_estimate = max(calls, len(LISTED_STATUSES))
         return listed
+
+    async def _list_updated(
+        self, client: Any, since: float, listed: dict[str, dict[str, Any]], missing: set[str]
+    ) -> int:
+        """
+        Add the jobs updated at or after ``since`` to ``listed``; return the calls made.
+
+        The status lists were read first, so a job that left them before they were read was updated
+        after the previous listing cycle began and is here, unless the lists lag. Its failure only
+        leaves the jobs not found to ``GetBatchPrediction``.
+        """
+        moment = datetime.datetime.fromtimestamp(since, datetime.timezone.utc)
+        token = None
+        calls = 0
+        try:
+            while missing and calls < MAX_UPDATED_PAGES:
+                page = await self.hook.describe_batch_predictions_async(
+                    client,
+                    FilterVariable="LastUpdatedAt",
+                    GE=moment.isoformat(timespec="milliseconds"),
+                    SortOrder="dsc",
+                    Limit=PAGE_LIMIT,
+                    **({"NextToken": token} if token else {}),
+                )
+                calls += 1
+                for job in page.get("Results", []):
+                    listed[job["BatchPredictionId"]] = job
+                    missing.discard(job["BatchPredictionId"])
+                token = page.get("NextToken")
+                if not token:
+                    break
+        except ClientError as error:
+            code, message = error_code(error), error_message(error)
+            if not is_retryable(code):
+                log.warning(
+                    "Listing recently updated batch predictions failed (%s: %s); asking job by job",
+                    code,
+                    message,
+                )
+                self._updated_refused_until = time.time() + LISTING_REFUSED_INTERVALS * max(
+                    self._least_listed_delay(), 1.0
+                )
+            else:
+                log.warning("Listing recently updated batch predictions failed with %s", code)
+            calls += 1
+        return calls
+
+    def _least_listed_delay(self) -> float:
+        return _least_delay(list(self.watches)) if self.watches else 0.0
 
     async def _get_each(self, client: Any, watches: list[Watch], started: float) -> None:
         limit = asyncio.Semaphore(MAX_CONCURRENT_GETS)

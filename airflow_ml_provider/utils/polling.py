@@ -79,7 +79,8 @@ class WaitResult:
     :param outcome: ``success`` only when the object is ``COMPLETED``.
     :param kind: The kind of object.
     :param entity_id: The object's ID.
-    :param description: Its last ``Get`` response (JSON-safe), if one was read.
+    :param description: Its last description (JSON-safe): a ``Get`` response, or a ``Describe`` list entry
+        (the same fields but ``LogUri``) when a shared poller saw it; None if none was read.
     :param message: The service's ``Message`` or why the wait ended.
     """
 
