@@ -4,7 +4,7 @@ PYTHON ?= python3
 UV := $(PYTHON) -m uv
 RUN := $(UV) run --frozen --no-sync
 
-.PHONY: install demo test lint bench clean
+.PHONY: install system-deps demo test lint bench clean
 
 install:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
@@ -13,11 +13,15 @@ install:
 demo: install
 	$(RUN) python scripts/demo.py
 
+# PostgreSQL for the system tests' Airflow metadata database (they fall back to SQLite without it).
+system-deps:
+	bash scripts/install-system-deps.sh
+
 lint: install
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
 
-test: lint
+test: lint system-deps
 	$(RUN) pytest
 
 bench: install
