@@ -20,6 +20,7 @@ system-deps:
 lint: install
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
+	$(RUN) bandit -q -r airflow_ml_provider -x airflow_ml_provider/emulator
 
 test: lint system-deps
 	$(RUN) pytest

@@ -110,6 +110,7 @@ class MachineLearningCreateOperator(MachineLearningHookMixin, BaseOperator):
         return validate_entity_id(self.kind.id_param, given)
 
     def execute(self, context: Context) -> str:
+        self.check_connection()
         for field in ("waiter_delay", "waiter_max_attempts"):
             value = getattr(self, field)
             if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:

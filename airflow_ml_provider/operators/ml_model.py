@@ -138,6 +138,7 @@ class UpdateMLModelScoreThresholdOperator(MachineLearningHookMixin, BaseOperator
         self._set_aws_params(aws_conn_id, region_name, verify, botocore_config)
 
     def execute(self, context: Context) -> dict[str, Any]:
+        self.check_connection()
         ml_model_id = validate_entity_id("ml_model_id", self.ml_model_id)
         try:
             score_threshold = float(self.score_threshold)

@@ -79,6 +79,7 @@ class MachineLearningEntitySensor(MachineLearningHookMixin, BaseSensorOperator):
 
     def execute(self, context: Context) -> Any:
         validate_entity_id(self.kind.id_param, self.entity_id)
+        self.check_connection()
         if not self.deferrable:
             return super().execute(context)
         deadline = time.time() + self.timeout

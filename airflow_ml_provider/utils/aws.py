@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
+
+from airflow_ml_provider.exceptions import InvalidParameterError
 
 if TYPE_CHECKING:
     from airflow_ml_provider.hooks.machine_learning import MachineLearningHook
 
 AWS_TEMPLATE_FIELDS = ("aws_conn_id", "region_name", "verify")
+# botocore's own rule for a region name (botocore.utils.validate_region_name).
+_REGION_NAME_PATTERN = re.compile(r"(?![0-9]+$)(?!-)[a-zA-Z0-9-]{1,63}(?<!-)")
 
 
 class MachineLearningHookMixin:
@@ -35,6 +40,29 @@ class MachineLearningHookMixin:
         self.region_name = region_name
         self.verify = verify
         self.botocore_config = botocore_config
+
+    def check_connection(self) -> None:
+        """
+        Fail without retry when ``aws_conn_id`` names no connection or ``region_name`` is malformed.
+
+        The Amazon provider falls back to boto3's default credentials when the connection is
+        missing, which may reach another AWS account than the one the user meant.
+        """
+        if self.aws_conn_id:
+            from airflow.providers.common.compat.sdk import AirflowNotFoundException, BaseHook
+
+            try:
+                BaseHook.get_connection(self.aws_conn_id)
+            except AirflowNotFoundException:
+                raise InvalidParameterError(
+                    "aws_conn_id", self.aws_conn_id, "no Airflow connection has this ID"
+                ) from None
+        if self.region_name is not None and not (
+            isinstance(self.region_name, str) and _REGION_NAME_PATTERN.fullmatch(self.region_name)
+        ):
+            raise InvalidParameterError(
+                "region_name", self.region_name, "must be an AWS region name such as us-east-1"
+            )
 
     @property
     def aws_params(self) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_ml_provider.exceptions import FAILED_ERRORS, WaitTimeoutError
+from airflow_ml_provider.exceptions import FAILED_ERRORS, ServiceRejectedError, WaitTimeoutError
 from airflow_ml_provider.utils.entities import EntityKind
 from airflow_ml_provider.utils.status import FAILED, Outcome, outcome_of
 
@@ -54,6 +54,8 @@ def is_retryable(code: str) -> bool:
 
 
 EVENT_KEYS = frozenset({"status", "entity_kind", "entity_id", "description", "message"})
+# Present only when the service refused the poll itself.
+OPTIONAL_EVENT_KEYS = frozenset({"error_code"})
 
 
 def json_safe(description: Mapping[str, Any]) -> dict[str, Any]:
@@ -82,6 +84,7 @@ class WaitResult:
     :param description: Its last description (JSON-safe): a ``Get`` response, or a ``Describe`` list entry
         (the same fields but ``LogUri``) when a shared poller saw it; None if none was read.
     :param message: The service's ``Message`` or why the wait ended.
+    :param error_code: The service's error code when it refused the poll itself; a retry cannot help.
     """
 
     outcome: Outcome
@@ -89,6 +92,7 @@ class WaitResult:
     entity_id: str
     description: dict[str, Any] | None = None
     message: str = ""
+    error_code: str | None = None
 
     @property
     def status(self) -> str | None:
@@ -101,6 +105,9 @@ class WaitResult:
             return self.description
         if self.outcome is Outcome.TIMEOUT:
             raise WaitTimeoutError(self.kind.title, self.entity_id, self.status, self.message)
+        if self.outcome is Outcome.ERROR and self.error_code:
+            message = self.message.removeprefix(f"{self.error_code}: ")
+            raise ServiceRejectedError(f"Get{self.kind.operation}", self.error_code, message)
         error = FAILED_ERRORS[self.kind.name]
         raise error(self.kind.title, self.entity_id, self.status or self.outcome.value, self.message)
 
@@ -112,6 +119,7 @@ class WaitResult:
             "entity_id": self.entity_id,
             "description": self.description,
             "message": self.message,
+            **({"error_code": self.error_code} if self.error_code else {}),
         }
 
     @classmethod
@@ -124,7 +132,7 @@ class WaitResult:
         problem = None
         if not isinstance(event, Mapping):
             problem = f"the trigger sent {event!r} instead of an event"
-        elif set(event) != EVENT_KEYS:
+        elif not EVENT_KEYS <= set(event) <= EVENT_KEYS | OPTIONAL_EVENT_KEYS:
             problem = f"the trigger event has keys {sorted(event)}, expected {sorted(EVENT_KEYS)}"
         elif not isinstance(event["status"], str) or event["status"] not in {
             outcome.value for outcome in Outcome
@@ -143,7 +151,15 @@ class WaitResult:
             problem = "the trigger event claims success without a COMPLETED object"
         if problem:
             return cls(Outcome.ERROR, kind, entity_id, None, f"Malformed trigger event: {problem}")
-        return cls(Outcome(event["status"]), kind, entity_id, event["description"], event["message"])
+        error_code = event.get("error_code")
+        return cls(
+            Outcome(event["status"]),
+            kind,
+            entity_id,
+            event["description"],
+            event["message"],
+            error_code if isinstance(error_code, str) else None,
+        )
 
 
 @dataclass
@@ -194,7 +210,7 @@ class EntityWait:
         self.attempts += 1
         if not is_retryable(code):
             return WaitResult(
-                Outcome.ERROR, self.kind, self.entity_id, self.last_description, f"{code}: {message}"
+                Outcome.ERROR, self.kind, self.entity_id, self.last_description, f"{code}: {message}", code
             )
         self.errors_in_a_row += 1
         backoff = self.delay * min(2 ** (self.errors_in_a_row - 1), MAX_BACKOFF_FACTOR)

@@ -1,8 +1,5 @@
-"""DAGs the system tests run on a real Airflow: one per failure mode, each scoring the emulator's model.
-
-The model, data source and output location default to the ``RELIABILITY_*`` environment variables the
-test harness sets; a run's ``conf`` may override them.
-"""
+"""DAGs the system tests run on a real Airflow, one per failure mode; the model, data source and output
+location default to the ``RELIABILITY_*`` environment variables the test harness sets."""
 
 from __future__ import annotations
 
@@ -11,14 +8,18 @@ from datetime import timedelta
 from typing import Any
 
 from airflow.sdk import DAG, Param
-from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+# A module beside this file, on the DAGs folder's path, so that the triggerer can import its trigger.
+from reliability_triggers import MALFORMED_EVENTS, MalformedEventTrigger
 
 from airflow_ml_provider import BatchPredictionSensor, CreateBatchPredictionOperator
 
 PARAMS = {
     "ml_model_id": Param(os.environ.get("RELIABILITY_ML_MODEL_ID", "my-model"), type="string"),
     "data_source_id": Param(os.environ.get("RELIABILITY_DATA_SOURCE_ID", "my-data-source"), type="string"),
-    "output_uri": Param(os.environ.get("RELIABILITY_OUTPUT_URI", "s3://my-bucket/predictions/"), type="string"),
+    "output_uri": Param(
+        os.environ.get("RELIABILITY_OUTPUT_URI", "s3://my-bucket/predictions/"), type="string"
+    ),
 }
 JOB = {
     "ml_model_id": "{{ params.ml_model_id }}",
@@ -43,55 +44,6 @@ class CreateBatchPredictionThenDieOperator(CreateBatchPredictionOperator):
         super().on_submitted(context, description)
 
 
-MALFORMED_EVENTS: dict[str, Any] = {
-    "none": None,
-    "not_a_mapping": "success",
-    "status_only": {"status": "success"},
-    "unknown_status": {
-        "status": "succeeded",
-        "entity_kind": "batch_prediction",
-        "entity_id": "{id}",
-        "description": {"Status": "COMPLETED"},
-        "message": "",
-    },
-    "another_job": {
-        "status": "success",
-        "entity_kind": "batch_prediction",
-        "entity_id": "some-other-job",
-        "description": {"Status": "COMPLETED"},
-        "message": "",
-    },
-    "success_without_completed_job": {
-        "status": "success",
-        "entity_kind": "batch_prediction",
-        "entity_id": "{id}",
-        "description": {"Status": "INPROGRESS"},
-        "message": "",
-    },
-}
-
-
-class MalformedEventTrigger(BaseTrigger):
-    """Fires one malformed event at once, as a buggy or tampered trigger might."""
-
-    def __init__(self, malformation: str, batch_prediction_id: str) -> None:
-        super().__init__()
-        self.malformation = malformation
-        self.batch_prediction_id = batch_prediction_id
-
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {"malformation": self.malformation, "batch_prediction_id": self.batch_prediction_id},
-        )
-
-    async def run(self) -> Any:
-        event = MALFORMED_EVENTS[self.malformation]
-        if isinstance(event, dict) and event.get("entity_id") == "{id}":
-            event = {**event, "entity_id": self.batch_prediction_id}
-        yield TriggerEvent(event)
-
-
 class SensorWithMalformedTrigger(BatchPredictionSensor):
     """The provider's sensor, resumed by a trigger that sends a malformed event."""
 
@@ -106,15 +58,11 @@ class SensorWithMalformedTrigger(BatchPredictionSensor):
         )
 
 
-# The example's shape without its summary: the lean pipeline the concurrency test runs fifty times.
+# The leanest real pipeline, run fifty times at once: one task that creates the job and waits for it in
+# the triggerer (the same trigger the sensor uses), then reads where its results are.
 with reliability_dag("reliability_create_and_wait"):
-    create = CreateBatchPredictionOperator(task_id="create_batch_prediction", **JOB)
-    BatchPredictionSensor(
-        task_id="wait_for_batch_prediction",
-        batch_prediction_id=create.output,
-        deferrable=True,
-        poke_interval=2,
-        timeout=300,
+    create = CreateBatchPredictionOperator(
+        task_id="create_batch_prediction", wait_for_completion=True, deferrable=True, waiter_delay=2, **JOB
     )
 
 with reliability_dag("reliability_worker_dies_after_create"):
@@ -185,8 +133,8 @@ with reliability_dag("reliability_faulty_service"):
         )
 
 # One job that never ends, three ways to wait for it with the same timeout.
-SENSOR_TIMEOUT = 20
-SENSOR_POKE_INTERVAL = 4
+SENSOR_TIMEOUT = 24
+SENSOR_POKE_INTERVAL = 6
 with reliability_dag("reliability_sensor_timeouts"):
     create = CreateBatchPredictionOperator(task_id="create_batch_prediction", **JOB)
     for mode, extra in (
