@@ -25,20 +25,6 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 BUCKET = "benchmarks"
 CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-SCHEMA = json.dumps(
-    {
-        "version": "1.0",
-        "targetAttributeName": "label",
-        "dataFormat": "CSV",
-        "dataFileContainsHeader": True,
-        "attributes": [
-            {"attributeName": "x", "attributeType": "NUMERIC"},
-            {"attributeName": "label", "attributeType": "BINARY"},
-        ],
-        "excludedAttributeNames": [],
-    }
-)
-TRAINING_CSV = "x,label\n" + "".join(f"{value},{int(value > 5)}\n" for value in range(12))
 SCORING_CSV = "x,label\n3,0\n9,1\n"
 
 
@@ -125,15 +111,17 @@ def boto3_clients(endpoint_url: str, s3_endpoint_url: str) -> tuple[Any, Any]:
 
 def prepare_model(ml: Any, s3: Any, timeout: float = 60) -> tuple[str, str]:
     """Train a tiny BINARY model and create a data source to score; return their IDs once COMPLETED."""
+    from airflow_ml_provider.emulator.datasets import TINY_CSV, TINY_SCHEMA
+
     s3.create_bucket(Bucket=BUCKET)
-    s3.put_object(Bucket=BUCKET, Key="training/data.csv", Body=TRAINING_CSV.encode())
+    s3.put_object(Bucket=BUCKET, Key="training/data.csv", Body=TINY_CSV.encode())
     s3.put_object(Bucket=BUCKET, Key="scoring/data.csv", Body=SCORING_CSV.encode())
     suffix = uuid.uuid4().hex[:8]
     training_id, scoring_id, model_id = f"ds-train-{suffix}", f"ds-score-{suffix}", f"model-{suffix}"
     for data_source_id, location in ((training_id, "training/"), (scoring_id, "scoring/")):
         ml.create_data_source_from_s3(
             DataSourceId=data_source_id,
-            DataSpec={"DataLocationS3": f"s3://{BUCKET}/{location}", "DataSchema": SCHEMA},
+            DataSpec={"DataLocationS3": f"s3://{BUCKET}/{location}", "DataSchema": TINY_SCHEMA},
             ComputeStatistics=True,
         )
     ml.create_ml_model(MLModelId=model_id, MLModelType="BINARY", TrainingDataSourceId=training_id)

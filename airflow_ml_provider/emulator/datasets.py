@@ -11,8 +11,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris, load_wine
-
 ROW_ID_ATTRIBUTE_NAME = "row_id"
 
 
@@ -36,6 +34,8 @@ def _number(value: Any) -> str:
 
 
 def _breast_cancer() -> tuple[list[str], list[str], list[list[str]], list[str]]:
+    from sklearn.datasets import load_breast_cancer
+
     bunch = load_breast_cancer()
     names = [_attribute_name(name) for name in bunch.feature_names]
     rows = [[_number(value) for value in row] for row in bunch.data]
@@ -46,6 +46,8 @@ def _breast_cancer() -> tuple[list[str], list[str], list[list[str]], list[str]]:
 
 
 def _iris() -> tuple[list[str], list[str], list[list[str]], list[str]]:
+    from sklearn.datasets import load_iris
+
     bunch = load_iris()
     names = [_attribute_name(name.replace("(cm)", "")) for name in bunch.feature_names]
     rows = [[_number(value) for value in row] for row in bunch.data]
@@ -54,6 +56,8 @@ def _iris() -> tuple[list[str], list[str], list[list[str]], list[str]]:
 
 
 def _wine() -> tuple[list[str], list[str], list[list[str]], list[str]]:
+    from sklearn.datasets import load_wine
+
     bunch = load_wine()
     names = [_attribute_name(name) for name in bunch.feature_names]
     rows = [[_number(value) for value in row] for row in bunch.data]
@@ -62,6 +66,8 @@ def _wine() -> tuple[list[str], list[str], list[list[str]], list[str]]:
 
 
 def _diabetes() -> tuple[list[str], list[str], list[list[str]], list[str]]:
+    from sklearn.datasets import load_diabetes
+
     bunch = load_diabetes(scaled=False)
     names = [_attribute_name(name) for name in bunch.feature_names]
     rows = [[_number(value) for value in row] for row in bunch.data]
@@ -171,3 +177,21 @@ def split_files(csv_bytes: bytes, parts: int, *, header: bool = True) -> list[by
         files.append(b"".join(head + body[start:stop]))
         start = stop
     return files
+
+
+# Twelve records of one NUMERIC attribute and a BINARY label (x > 5): a model trains on them in
+# milliseconds, for tests and benchmarks that need some model, not a good one.
+TINY_SCHEMA = json.dumps(
+    {
+        "version": "1.0",
+        "targetAttributeName": "label",
+        "dataFormat": "CSV",
+        "dataFileContainsHeader": True,
+        "attributes": [
+            {"attributeName": "x", "attributeType": "NUMERIC"},
+            {"attributeName": "label", "attributeType": "BINARY"},
+        ],
+        "excludedAttributeNames": [],
+    }
+)
+TINY_CSV = "x,label\n" + "".join(f"{value},{int(value > 5)}\n" for value in range(12))

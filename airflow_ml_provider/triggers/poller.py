@@ -232,23 +232,8 @@ class BatchPredictionPoller:
         missing = set(wanted)
         calls = 0
         for status in LISTED_STATUSES:
-            token = None
-            while missing and calls < MAX_PAGES:
-                page = await self.hook.describe_batch_predictions_async(
-                    client,
-                    FilterVariable="Status",
-                    EQ=status,
-                    SortOrder="dsc",
-                    Limit=PAGE_LIMIT,
-                    **({"NextToken": token} if token else {}),
-                )
-                calls += 1
-                for job in page.get("Results", []):
-                    listed[job["BatchPredictionId"]] = job
-                    missing.discard(job["BatchPredictionId"])
-                token = page.get("NextToken")
-                if not token:
-                    break
+            filters = {"FilterVariable": "Status", "EQ": status}
+            calls += await self._read_pages(client, filters, listed, missing, MAX_PAGES - calls)
         since, self._listed_at = self._listed_at, started
         if missing and since is not None and started >= self._updated_refused_until:
             calls += await self._list_updated(client, since - UPDATED_SINCE_MARGIN_SECONDS, listed, missing)
@@ -266,25 +251,9 @@ class BatchPredictionPoller:
         leaves the jobs not found to ``GetBatchPrediction``.
         """
         moment = datetime.datetime.fromtimestamp(since, datetime.timezone.utc)
-        token = None
-        calls = 0
+        filters = {"FilterVariable": "LastUpdatedAt", "GE": moment.isoformat(timespec="milliseconds")}
         try:
-            while missing and calls < MAX_UPDATED_PAGES:
-                page = await self.hook.describe_batch_predictions_async(
-                    client,
-                    FilterVariable="LastUpdatedAt",
-                    GE=moment.isoformat(timespec="milliseconds"),
-                    SortOrder="dsc",
-                    Limit=PAGE_LIMIT,
-                    **({"NextToken": token} if token else {}),
-                )
-                calls += 1
-                for job in page.get("Results", []):
-                    listed[job["BatchPredictionId"]] = job
-                    missing.discard(job["BatchPredictionId"])
-                token = page.get("NextToken")
-                if not token:
-                    break
+            return await self._read_pages(client, filters, listed, missing, MAX_UPDATED_PAGES)
         except ClientError as error:
             code, message = error_code(error), error_message(error)
             if not is_retryable(code):
@@ -298,7 +267,34 @@ class BatchPredictionPoller:
                 )
             else:
                 log.warning("Listing recently updated batch predictions failed with %s", code)
+            # Only an estimate of what listing costs: count the call that failed.
+            return 1
+
+    async def _read_pages(
+        self,
+        client: Any,
+        filters: dict[str, str],
+        listed: dict[str, dict[str, Any]],
+        missing: set[str],
+        max_calls: int,
+    ) -> int:
+        """Add one listing's jobs to ``listed``, newest first, until none is missing; return the calls made."""
+        token, calls = None, 0
+        while missing and calls < max_calls:
+            page = await self.hook.describe_batch_predictions_async(
+                client,
+                **filters,
+                SortOrder="dsc",
+                Limit=PAGE_LIMIT,
+                **({"NextToken": token} if token else {}),
+            )
             calls += 1
+            for job in page.get("Results", []):
+                listed[job["BatchPredictionId"]] = job
+                missing.discard(job["BatchPredictionId"])
+            token = page.get("NextToken")
+            if not token:
+                break
         return calls
 
     def _least_listed_delay(self) -> float:

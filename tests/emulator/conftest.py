@@ -9,8 +9,9 @@ import boto3
 import pytest
 
 from airflow_ml_provider.emulator import Emulator, datasets
+from airflow_ml_provider.emulator.datasets import TINY_CSV, TINY_SCHEMA
 
-from .helpers import BUCKET, CREDENTIALS, SETTINGS, TINY_CSV, TINY_SCHEMA, Pipeline, machine_learning_client
+from .helpers import BUCKET, CREDENTIALS, SETTINGS, Pipeline, machine_learning_client
 from .shapes import ResponseShapeChecker
 
 

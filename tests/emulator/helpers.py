@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import Callable
@@ -97,19 +96,3 @@ class Pipeline:
 
     def wait_data_source(self, data_source_id: str, statuses: tuple[str, ...] = TERMINAL) -> dict:
         return wait_for_status(lambda: self.ml.get_data_source(DataSourceId=data_source_id), statuses)
-
-
-TINY_SCHEMA = json.dumps(
-    {
-        "version": "1.0",
-        "targetAttributeName": "label",
-        "dataFormat": "CSV",
-        "dataFileContainsHeader": True,
-        "attributes": [
-            {"attributeName": "x", "attributeType": "NUMERIC"},
-            {"attributeName": "label", "attributeType": "BINARY"},
-        ],
-        "excludedAttributeNames": [],
-    }
-)
-TINY_CSV = "x,label\n" + "".join(f"{value},{int(value > 5)}\n" for value in range(12))

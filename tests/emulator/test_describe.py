@@ -8,8 +8,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 from airflow_ml_provider.emulator import Emulator
+from airflow_ml_provider.emulator.datasets import TINY_SCHEMA
 
-from .helpers import TINY_SCHEMA, machine_learning_client, wait_for_status
+from .helpers import machine_learning_client, wait_for_status
 
 BUCKET = "describe-tests"
 ARN = "arn:aws:iam::123456789012:user/emulator"

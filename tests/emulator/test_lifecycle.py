@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import time
 
-from .helpers import BUCKET, TINY_CSV, TINY_SCHEMA, new_id, wait_for_status
+from airflow_ml_provider.emulator.datasets import TINY_CSV, TINY_SCHEMA
+
+from .helpers import BUCKET, new_id, wait_for_status
 
 ARN = "arn:aws:iam::123456789012:user/emulator"
 

@@ -7,7 +7,9 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError, ParamValidationError
 
-from .helpers import BUCKET, CREDENTIALS, TINY_SCHEMA, new_id
+from airflow_ml_provider.emulator.datasets import TINY_SCHEMA
+
+from .helpers import BUCKET, CREDENTIALS, new_id
 from .shapes import attach_checker
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -13,26 +12,13 @@ import boto3
 import pytest
 
 from airflow_ml_provider.emulator import Emulator
+from airflow_ml_provider.emulator.datasets import TINY_CSV, TINY_SCHEMA
 from airflow_ml_provider.hooks.machine_learning import MachineLearningHook, shared_clients
 from airflow_ml_provider.triggers.batch_prediction import BatchPredictionTrigger
 from airflow_ml_provider.triggers.poller import polled_waits, running_pollers
 
 SETTINGS = {"job_duration": 0.3, "pending_duration": 0.1, "concurrency_limit": 25}
 BUCKET = "poller-tests"
-SCHEMA = json.dumps(
-    {
-        "version": "1.0",
-        "targetAttributeName": "label",
-        "dataFormat": "CSV",
-        "dataFileContainsHeader": True,
-        "attributes": [
-            {"attributeName": "x", "attributeType": "NUMERIC"},
-            {"attributeName": "label", "attributeType": "BINARY"},
-        ],
-        "excludedAttributeNames": [],
-    }
-)
-CSV = "x,label\n" + "".join(f"{value},{int(value > 5)}\n" for value in range(12))
 # The aiobotocore client makes one attempt per poll, so every injected fault reaches the poller.
 NO_RETRIES = {"retries": {"total_max_attempts": 1}}
 
@@ -59,12 +45,12 @@ def model(emulator: Emulator, ml: Any) -> tuple[str, str]:
     )
     s3 = session.client("s3", endpoint_url=emulator.s3_endpoint_url)
     s3.create_bucket(Bucket=BUCKET)
-    s3.put_object(Bucket=BUCKET, Key="data/data.csv", Body=CSV.encode())
+    s3.put_object(Bucket=BUCKET, Key="data/data.csv", Body=TINY_CSV.encode())
     suffix = uuid.uuid4().hex[:8]
     data_source_id, model_id = f"ds-{suffix}", f"model-{suffix}"
     ml.create_data_source_from_s3(
         DataSourceId=data_source_id,
-        DataSpec={"DataLocationS3": f"s3://{BUCKET}/data/", "DataSchema": SCHEMA},
+        DataSpec={"DataLocationS3": f"s3://{BUCKET}/data/", "DataSchema": TINY_SCHEMA},
         ComputeStatistics=True,
     )
     ml.create_ml_model(MLModelId=model_id, MLModelType="BINARY", TrainingDataSourceId=data_source_id)
