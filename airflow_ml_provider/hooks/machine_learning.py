@@ -47,6 +47,18 @@ def error_message(error: ClientError) -> str:
     return error.response.get("Error", {}).get("Message", str(error))
 
 
+# What a call to the service can fail with and still be judged by its code: the service's
+# answers, and a connection that was lost or never made (judged as ``ConnectionError``).
+CALL_ERRORS = (ClientError, BotocoreConnectionError, HTTPClientError)
+
+
+def describe_call_error(error: Exception) -> tuple[str, str]:
+    """The code and message by which a failed call is judged retryable or not."""
+    if isinstance(error, ClientError):
+        return error_code(error), error_message(error)
+    return "ConnectionError", str(error)
+
+
 class _SharedClients:
     """
     One aiobotocore client per event loop and connection settings, shared by all waiting triggers.
@@ -214,10 +226,8 @@ class MachineLearningHook(AwsGenericHook):
         """Call ``Get<Kind>`` once and let ``wait`` judge the answer."""
         try:
             response = self._call(self.conn, "Get", wait.kind, wait.entity_id)
-        except ClientError as error:
-            return wait.on_error(error_code(error), error_message(error))
-        except (BotocoreConnectionError, HTTPClientError) as error:
-            return wait.on_error("ConnectionError", str(error))
+        except CALL_ERRORS as error:
+            return wait.on_error(*describe_call_error(error))
         return wait.on_description(response)
 
     def wait(self, wait: EntityWait) -> dict[str, Any]:
@@ -380,10 +390,8 @@ class MachineLearningHook(AwsGenericHook):
         """Call ``Get<Kind>`` once with an aiobotocore client and let ``wait`` judge the answer."""
         try:
             response = await self._call(client, "Get", wait.kind, wait.entity_id)
-        except ClientError as error:
-            return wait.on_error(error_code(error), error_message(error))
-        except (BotocoreConnectionError, HTTPClientError) as error:
-            return wait.on_error("ConnectionError", str(error))
+        except CALL_ERRORS as error:
+            return wait.on_error(*describe_call_error(error))
         return wait.on_description(response)
 
     async def delete_async(self, kind: EntityKind, entity_id: str) -> None:

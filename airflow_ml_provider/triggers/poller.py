@@ -26,9 +26,7 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from airflow_ml_provider.hooks.machine_learning import MachineLearningHook, error_code, error_message
+from airflow_ml_provider.hooks.machine_learning import CALL_ERRORS, MachineLearningHook, describe_call_error
 from airflow_ml_provider.utils.entities import BATCH_PREDICTION
 from airflow_ml_provider.utils.polling import (
     MAX_BACKOFF_FACTOR,
@@ -201,8 +199,8 @@ class BatchPredictionPoller:
             try:
                 listed = await self._list(client, {watch.wait.entity_id for watch in due}, started)
                 self._refusals_in_a_row = 0
-            except ClientError as error:
-                code, message = error_code(error), error_message(error)
+            except CALL_ERRORS as error:
+                code, message = describe_call_error(error)
                 if not is_retryable(code):
                     log.warning("Listing batch predictions failed (%s: %s); asking job by job", code, message)
                     self._listing_refused_until = started + LISTING_REFUSED_INTERVALS * _least_delay(due)
@@ -254,8 +252,8 @@ class BatchPredictionPoller:
         filters = {"FilterVariable": "LastUpdatedAt", "GE": moment.isoformat(timespec="milliseconds")}
         try:
             return await self._read_pages(client, filters, listed, missing, MAX_UPDATED_PAGES)
-        except ClientError as error:
-            code, message = error_code(error), error_message(error)
+        except CALL_ERRORS as error:
+            code, message = describe_call_error(error)
             if not is_retryable(code):
                 log.warning(
                     "Listing recently updated batch predictions failed (%s: %s); asking job by job",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -12,8 +11,6 @@ if TYPE_CHECKING:
     from airflow_ml_provider.hooks.machine_learning import MachineLearningHook
 
 AWS_TEMPLATE_FIELDS = ("aws_conn_id", "region_name", "verify")
-# botocore's own rule for a region name (botocore.utils.validate_region_name).
-_REGION_NAME_PATTERN = re.compile(r"(?![0-9]+$)(?!-)[a-zA-Z0-9-]{1,63}(?<!-)")
 
 
 class MachineLearningHookMixin:
@@ -57,12 +54,19 @@ class MachineLearningHookMixin:
                 raise InvalidParameterError(
                     "aws_conn_id", self.aws_conn_id, "no Airflow connection has this ID"
                 ) from None
-        if self.region_name is not None and not (
-            isinstance(self.region_name, str) and _REGION_NAME_PATTERN.fullmatch(self.region_name)
-        ):
-            raise InvalidParameterError(
-                "region_name", self.region_name, "must be an AWS region name such as us-east-1"
-            )
+        if self.region_name is not None:
+            # botocore's own rule, checked here so the error names the parameter and is not retried.
+            from botocore.exceptions import InvalidRegionError
+            from botocore.utils import validate_region_name
+
+            try:
+                if not isinstance(self.region_name, str):
+                    raise InvalidRegionError(region_name=self.region_name)
+                validate_region_name(self.region_name)
+            except InvalidRegionError:
+                raise InvalidParameterError(
+                    "region_name", self.region_name, "must be an AWS region name such as us-east-1"
+                ) from None
 
     @property
     def aws_params(self) -> dict[str, Any]:

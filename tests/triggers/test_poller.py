@@ -10,6 +10,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import EndpointConnectionError
 
 from airflow_ml_provider.emulator import Emulator
 from airflow_ml_provider.emulator.datasets import TINY_CSV, TINY_SCHEMA
@@ -336,3 +337,24 @@ async def test_api_calls_per_cycle_do_not_grow_with_the_number_of_jobs(
     assert counts.get("DescribeBatchPredictions", 0) <= 2 * cycles
     run.cancel()
     await asyncio.gather(run, return_exceptions=True)
+
+
+async def test_a_lost_connection_on_a_list_is_retried_like_on_a_get(
+    emulator: Emulator, ml: Any, model: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    describe = MachineLearningHook.describe_batch_predictions_async
+    dropped: list[dict[str, Any]] = []
+
+    async def drop_first(self: MachineLearningHook, client: Any, **filters: Any) -> dict[str, Any]:
+        if not dropped:
+            dropped.append(filters)
+            raise EndpointConnectionError(endpoint_url=emulator.endpoint_url)
+        return await describe(self, client, **filters)
+
+    monkeypatch.setattr(MachineLearningHook, "describe_batch_predictions_async", drop_first)
+    ids = create_jobs(ml, model, 5)
+
+    events = await events_of([trigger(batch_prediction_id, waiter_delay=0.1) for batch_prediction_id in ids])
+
+    assert dropped, "no list call was made"
+    assert [[event["status"] for event in each] for each in events] == [["success"]] * 5
