@@ -46,22 +46,21 @@ def goals(scale: dict[str, Any], parse: dict[str, Any], worker: dict[str, Any]) 
             (
                 f"memory growth per waiting job, N = {GOAL_SIZE}",
                 "<= 10% of baseline",
-                f"{ratio['memory']:.1%}",
-                verdict(ratio["memory"] <= 0.10),
+                f"{ratio['rss_per_job_kb']:.1%}",
+                verdict(ratio["rss_per_job_kb"] <= 0.10),
             ),
             (
                 f"API calls per poll cycle, N = {GOAL_SIZE}, no missed completion",
                 "<= 5% of baseline, 0 missed",
-                f"{ratio['api_calls']:.1%} of the measured baseline ({ratio['api_calls_nominal']:.1%} of its "
-                f"nominal N), {ours['missed_or_wrong']} missed or wrong",
-                # Judged against what the baseline measurably did, not against its nominal N calls.
-                verdict(ratio["api_calls"] <= 0.05 and ours["missed_or_wrong"] == 0),
+                f"{ratio['api_calls_per_cycle']:.1%} ({ratio['api_calls_per_interval']:.1%} per interval), "
+                f"{ours['missed_or_wrong']} missed or wrong",
+                verdict(ratio["api_calls_per_cycle"] <= 0.05 and ours["missed_or_wrong"] == 0),
             ),
             (
                 f"CPU per poll cycle, N = {GOAL_SIZE}",
                 "<= 10% of baseline",
-                f"{ratio['cpu']:.1%}",
-                verdict(ratio["cpu"] <= 0.10),
+                f"{ratio['cpu_seconds_per_cycle']:.1%} ({ratio['cpu_seconds_per_interval']:.1%} per interval)",
+                verdict(ratio["cpu_seconds_per_cycle"] <= 0.10),
             ),
             (
                 f"completion latency of every job, N = {GOAL_SIZE}",
@@ -79,12 +78,19 @@ def goals(scale: dict[str, Any], parse: dict[str, Any], worker: dict[str, Any]) 
         )
     )
     longest = worker["results"][-1]["job_seconds_emulated"] / worker["results"][0]["job_seconds_emulated"]
+    calls = "same Amazon ML calls" if worker["deferrable_calls_constant"] else "Amazon ML calls grow"
     rows.append(
         (
             "deferrable worker time vs job duration",
             "independent of duration",
-            f"x{worker['deferrable_growth']} for a x{longest:g} longer job (poke: x{worker['poke_growth']})",
-            verdict(worker["deferrable_growth"] <= 1.5),
+            f"x{worker['deferrable_worker_growth']} worker s, x{worker['deferrable_cpu_growth']} CPU s, {calls} "
+            f"for a x{longest:g} longer job (poke: x{worker['poke_worker_growth']})",
+            # Calls are counted and CPU barely varies; wall seconds get a margin for a shared machine.
+            verdict(
+                worker["deferrable_calls_constant"]
+                and worker["deferrable_cpu_growth"] <= 1.25
+                and worker["deferrable_worker_growth"] <= 1.5
+            ),
         )
     )
     return rows
@@ -102,18 +108,18 @@ def reading(scale: dict[str, Any]) -> str:
     if baseline is None or ours is None:
         return ""
     interval = scale["poll_interval"]
-    calls = baseline["api_calls_per_cycle"]
     lines = [f"Reading N = {GOAL_SIZE}:"]
-    if calls < 0.95 * GOAL_SIZE:
+    if baseline["cycle_seconds"] > 1.2 * interval:
         lines.append(
-            f"the baseline does not keep up. Its nominal cost is one `GetBatchPrediction` per job per "
-            f"interval ({GOAL_SIZE} calls per cycle, as it manages at the smaller N), but it spends "
-            f"{baseline['cpu_seconds_per_cycle']:g} CPU s per {interval:g} s interval on this machine and "
-            f"makes only {calls:g} calls per cycle. The goal's ratio is taken against what it measurably did "
-            f"({calls:g}); the ratio against its nominal {GOAL_SIZE} is shown beside it, for reference only."
+            f"the baseline does not keep up. Asking for each job takes it {baseline['cycle_seconds']:g} s "
+            f"to learn every job's status once instead of {interval:g} s, so per interval of wall clock it "
+            f"makes only {baseline['api_calls_per_interval']:g} calls (of the {GOAL_SIZE} a cycle needs) and "
+            f"its completions come late. Per cycle, the unit of the goals, it costs {GOAL_SIZE} calls and "
+            f"{baseline['cpu_seconds_per_cycle']:g} CPU s; the per-interval ratios are shown beside them "
+            "and favour the baseline, which does less work per interval than it was asked to."
         )
     else:
-        lines.append(f"the baseline keeps up ({calls:g} calls per cycle for {GOAL_SIZE} jobs).")
+        lines.append(f"the baseline keeps up: a cycle takes it {baseline['cycle_seconds']:g} s.")
     listing = ", ".join(
         f"{count:g} {operation}"
         for operation, count in sorted(ours["api_calls_per_cycle_by_operation"].items())
@@ -172,7 +178,11 @@ The account's concurrency limit is the service's default, {scale["concurrency_li
 INPROGRESS: with N = 1000 most jobs wait PENDING, as a real backlog does, and the poller pages through
 them. The jobs are held running while the steady state is measured: RSS (from `/proc`) after every
 trigger has polled, minus before the first trigger; CPU seconds (`time.process_time`) and API calls (the
-emulator's per-operation counters) over {scale["steady_cycles"]} poll intervals. Then about 1% of the
+emulator's per-operation counters) over {scale["steady_intervals"]} poll intervals. A poll cycle is every
+waiting job's status learnt once: N status observations (a `GetBatchPrediction` each for the baseline; for
+`ours`, the waits' attempts, which one listing serves a hundred at a time). Per-cycle figures divide the
+window's calls and CPU seconds by the cycles it held, per-interval figures by its intervals; a trigger that
+keeps up makes one cycle per interval, and "cycle s" shows how long one took. Then about 1% of the
 jobs are made FAILED and one gets the undocumented status `INVALID` through the emulator's controls, and
 the rest are released to run {scale["released_job_duration"]:g} s each, {scale["concurrency_limit"]} at a time: at most {scale["concurrency_limit"]} completions
 per {scale["released_job_duration"]:g} s, about {per_interval(scale)} per poll interval (a real account's jobs run minutes, so it sees
@@ -195,10 +205,13 @@ Time to import `airflow_ml_provider.operators.batch_prediction` and
 ## Worker time (`benchmarks/worker_time.py`)
 
 Worker-slot seconds for one batch prediction that runs minutes on the emulator's clock (`time_scale`
-{worker["results"][0]["time_scale"]:g}), poke interval {worker["poke_interval"]:g} s. The sensor's
-methods are called directly with an empty context: poke mode is the time `execute()` blocks; deferrable
-mode is the time `execute()` takes until it raises `TaskDeferred` plus the time `execute_complete()`
-takes with the trigger's event (both include reading the result manifest from S3).
+{worker["results"][0]["time_scale"]:g}), poke interval {worker["poke_interval"]:g} s; medians of {worker["repeat"]} waits per
+mode and duration, run interleaved. The sensor's methods are called directly with an empty context: poke
+mode is the time `execute()` blocks; deferrable mode is the time `execute()` takes until it raises
+`TaskDeferred` plus the time `execute_complete()` takes with the trigger's event (both include building the
+hook and reading the result manifest from S3). The trigger runs in the same process in between, as the
+triggerer would run it, and is not counted; garbage is collected before each measured part, as a task starts
+in a fresh process. The Amazon ML calls each mode makes in the worker are counted by the emulator.
 
 {worker_time.report(worker)}
 """

@@ -2,10 +2,30 @@
 
 ``Emulator`` runs it in-process; ``EmulatorClient`` drives one in another process through its admin routes
 (listed in :mod:`airflow_ml_provider.emulator.server`); ``python -m airflow_ml_provider.emulator`` runs one.
+The names load their modules on first use: driving an emulator from another process needs neither
+scikit-learn nor moto.
 """
 
-from airflow_ml_provider.emulator.client import EmulatorClient, EmulatorClientError
-from airflow_ml_provider.emulator.controls import EmulatorConfig
-from airflow_ml_provider.emulator.server import Emulator
+from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from airflow_ml_provider.emulator.client import EmulatorClient, EmulatorClientError
+    from airflow_ml_provider.emulator.controls import EmulatorConfig
+    from airflow_ml_provider.emulator.server import Emulator
+
+_MODULES = {
+    "Emulator": "server",
+    "EmulatorClient": "client",
+    "EmulatorClientError": "client",
+    "EmulatorConfig": "controls",
+}
 __all__ = ["Emulator", "EmulatorClient", "EmulatorClientError", "EmulatorConfig"]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _MODULES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_MODULES[name]}"), name)

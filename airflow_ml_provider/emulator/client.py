@@ -7,7 +7,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from airflow_ml_provider.emulator.server import ADMIN_PREFIX, DEFAULT_FAILURE_MESSAGE
+from airflow_ml_provider.emulator.controls import ADMIN_PREFIX, DEFAULT_FAILURE_MESSAGE
 
 
 class EmulatorClientError(RuntimeError):

@@ -17,6 +17,9 @@ from airflow_ml_provider.emulator.exceptions import (
 )
 
 MISSING_DEPENDENCY_MODES = ("reject", "fail")
+# The admin routes (see :mod:`airflow_ml_provider.emulator.server`) live under this path.
+ADMIN_PREFIX = "/_emulator/"
+DEFAULT_FAILURE_MESSAGE = "The batch prediction failed (failure injected by the emulator)"
 
 
 @dataclass

@@ -29,7 +29,14 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
-from airflow_ml_provider.emulator.controls import CallCounters, Clock, EmulatorConfig, FaultInjector
+from airflow_ml_provider.emulator.controls import (
+    ADMIN_PREFIX,
+    DEFAULT_FAILURE_MESSAGE,
+    CallCounters,
+    Clock,
+    EmulatorConfig,
+    FaultInjector,
+)
 from airflow_ml_provider.emulator.jobs import JobRunner
 from airflow_ml_provider.emulator.models import BatchPrediction, MachineLearningBackend
 from airflow_ml_provider.emulator.responses import MachineLearningResponse
@@ -37,8 +44,6 @@ from airflow_ml_provider.emulator.storage import S3Storage
 
 log = logging.getLogger(__name__)
 
-ADMIN_PREFIX = "/_emulator/"
-DEFAULT_FAILURE_MESSAGE = "The batch prediction failed (failure injected by the emulator)"
 TEST_CREDENTIALS = {"login": "testing", "password": "testing"}
 
 

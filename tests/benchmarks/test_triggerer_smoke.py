@@ -13,7 +13,7 @@ IMPLEMENTATIONS = ("baseline", "ours")
 
 
 def run(implementation: str) -> dict[str, Any]:
-    # Poll interval 0.5 s, 2 steady cycles, jobs released to run 0.5 s each: a few cycles of completions.
+    # Poll interval 0.5 s, 2 steady intervals, jobs released to run 0.5 s each: a few cycles of completions.
     return run_one(implementation, 50, 0.5, 40.0, 2, 0.5)
 
 
