@@ -389,6 +389,28 @@ class AirflowStack:
 
         return wait_until(reached, timeout, 0.5, f"{dag_id}/{run_id}/{task_id} to be in {states}")
 
+    def wait_for_deferred(self, dag_id: str, run_ids: list[str], task_id: str, timeout: float) -> None:
+        """
+        Wait until the task of every run is deferred and the scheduler has heard that its worker exited.
+
+        Only then may a test let the trigger fire. The deferring execution and the resumed one share one
+        executor key, so if the worker's exit reaches the scheduler after the resumed execution started,
+        Airflow fails the task as "state changed externally". Under load the supervisor can notice the exit
+        up to ``[workers] min_heartbeat_interval`` (5 s) late, while a job released at once ends in 0.5 s.
+        """
+        for run_id in run_ids:
+            self.wait_for_task_state(dag_id, run_id, task_id, {"deferred"}, timeout)
+
+        def exits_seen() -> bool:
+            # The scheduler's line about the worker's exit, logged while the task was still deferred.
+            log = self.component_log("scheduler")
+            return all(
+                re.search(f"TaskInstance Finished: {re.escape(names)}, .*, state=deferred,", log)
+                for names in (f"dag_id={dag_id}, task_id={task_id}, run_id={run_id}" for run_id in run_ids)
+            )
+
+        wait_until(exits_seen, timeout, 0.5, f"the scheduler to see the deferred {task_id} workers exit")
+
     def tries(self, dag_id: str, run_id: str, task_id: str) -> list[dict[str, Any]]:
         """Every try of a task instance, oldest first."""
         path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/tries"
@@ -524,6 +546,9 @@ def airflow_environment(
         "AIRFLOW__DAG_PROCESSOR__PRINT_STATS_INTERVAL": "600",
         # A killed triggerer's triggers move to a live one after a few seconds, not half a minute.
         "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
+        # A worker's supervisor may report a deferring task's exit this late; a trigger firing before that
+        # report fails the resumed task as "state changed externally" (see RELIABILITY.md): keep it short.
+        "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "1",
         "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "6",
         "AIRFLOW__TRIGGERER__RUNNER_HEALTH_CHECK_THRESHOLD": "30",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",

@@ -20,7 +20,7 @@ def test_example_dag_scores_every_record_through_the_real_scheduler_and_triggere
     # The job runs until the sensor waits in the triggerer, so that the wait is the triggerer's.
     service.configure(job_duration=HOLD)
     run_id = airflow_stack.trigger(DAG_ID)
-    airflow_stack.wait_for_task_state(DAG_ID, run_id, "wait_for_batch_prediction", {"deferred"}, 150)
+    airflow_stack.wait_for_deferred(DAG_ID, [run_id], "wait_for_batch_prediction", 150)
     service.configure(job_duration=RELEASE)
     assert airflow_stack.wait_for_runs(DAG_ID, [run_id], timeout=200) == {run_id: "success"}
 

@@ -30,8 +30,7 @@ def test_triggerer_killed_while_sensors_wait_every_sensor_still_succeeds_once(
     dag_id, runs = "example_batch_prediction", 3
     service.configure(job_duration=HOLD)
     run_ids = [airflow_stack.trigger(dag_id) for _ in range(runs)]
-    for run_id in run_ids:
-        airflow_stack.wait_for_task_state(dag_id, run_id, "wait_for_batch_prediction", {"deferred"}, 150)
+    airflow_stack.wait_for_deferred(dag_id, run_ids, "wait_for_batch_prediction", 150)
     job_ids = {run_id: airflow_stack.xcom(dag_id, run_id, "create_batch_prediction") for run_id in run_ids}
     assert {job_status(ml_service, job_id) for job_id in job_ids.values()} <= RUNNING
     airflow_stack.kill_component("triggerer")

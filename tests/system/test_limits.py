@@ -220,6 +220,7 @@ def test_fifty_concurrent_runs_all_complete_with_exactly_fifty_jobs(
 
     wait_until(lambda: deferred_tasks() == runs, 300, 2.0, f"{runs} tasks to wait in the triggerer")
     peak_deferred = deferred_tasks()
+    airflow_stack.wait_for_deferred(dag_id, run_ids, "create_batch_prediction", 120)
     peak_running_jobs = sum(job["Status"] in ("PENDING", "INPROGRESS") for job in jobs_of(ml_service, dag_id))
     service.configure(job_duration=RELEASE)
     states = airflow_stack.wait_for_runs(dag_id, run_ids, timeout=240)
