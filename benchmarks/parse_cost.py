@@ -75,7 +75,7 @@ def import_profile(modules: tuple[str, ...], environment: dict[str, str], top: i
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--repeat", type=int, default=9)
     parser.add_argument("--output", default="parse_cost")
     args = parser.parse_args(argv)
     environment = {

@@ -42,6 +42,9 @@ RETRYABLE_ERROR_CODES = frozenset(
     }
 )
 MAX_BACKOFF_FACTOR = 8
+# A wait logs each status it sees once, then every this many polls while the status stays the same: a
+# week-long wait of the default 30 s delay writes hundreds of lines, not twenty thousand.
+LOG_EVERY_ATTEMPTS = 10
 
 
 def is_retryable(code: str) -> bool:
@@ -194,6 +197,7 @@ class EntityWait:
         """Take a ``Get`` response; return the result if the object reached a final status."""
         self.attempts += 1
         self.errors_in_a_row = 0
+        previous = (self.last_description or {}).get("Status")
         self.last_description = json_safe(description)
         status = self.last_description.get("Status")
         outcome = outcome_of(status)
@@ -202,7 +206,10 @@ class EntityWait:
             if outcome is Outcome.FAILED and status != FAILED:
                 message = f"unexpected status {status!r}; {message}".rstrip("; ")
             return WaitResult(outcome, self.kind, self.entity_id, self.last_description, message)
-        log.info("%s %s is %s (attempt %s)", self.kind.title, self.entity_id, status, self._count())
+        level = (
+            logging.INFO if status != previous or self.attempts % LOG_EVERY_ATTEMPTS == 0 else logging.DEBUG
+        )
+        log.log(level, "%s %s is %s (attempt %s)", self.kind.title, self.entity_id, status, self._count())
         return self._next(self.delay)
 
     def on_error(self, code: str, message: str) -> WaitResult | float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import logging
 
 import pytest
 
@@ -34,6 +35,20 @@ def test_running_statuses_ask_for_another_poll_after_the_delay():
     assert wait.on_description(job("PENDING")) == 30
     assert wait.on_description(job("INPROGRESS")) == 30
     assert wait.attempts == 2
+
+
+def test_each_status_is_logged_when_first_seen_then_every_tenth_poll(caplog):
+    wait = EntityWait(BATCH_PREDICTION, "bp", delay=30, max_attempts=100)
+    statuses = ["PENDING"] * 3 + ["INPROGRESS"] * 17
+    with caplog.at_level(logging.INFO, logger="airflow_ml_provider.utils.polling"):
+        for status in statuses:
+            wait.on_description(job(status))
+    assert [record.getMessage() for record in caplog.records] == [
+        "Batch prediction bp is PENDING (attempt 1/100)",
+        "Batch prediction bp is INPROGRESS (attempt 4/100)",
+        "Batch prediction bp is INPROGRESS (attempt 10/100)",
+        "Batch prediction bp is INPROGRESS (attempt 20/100)",
+    ]
 
 
 @pytest.mark.parametrize(
