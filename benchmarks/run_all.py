@@ -108,24 +108,34 @@ def reading(scale: dict[str, Any]) -> str:
     if baseline is None or ours is None:
         return ""
     interval = scale["poll_interval"]
+    per_interval_ratio = next(
+        item["api_calls_per_interval"]
+        for item in scale["ratios"]
+        if item["implementation"] == "ours" and item["jobs"] == GOAL_SIZE
+    )
     lines = [f"Reading N = {GOAL_SIZE}:"]
-    if baseline["cycle_seconds"] > 1.2 * interval:
+    if baseline["cycle_seconds"] > 1.05 * interval:
         lines.append(
             f"the baseline does not keep up. Asking for each job takes it {baseline['cycle_seconds']:g} s "
             f"to learn every job's status once instead of {interval:g} s, so per interval of wall clock it "
-            f"makes only {baseline['api_calls_per_interval']:g} calls (of the {GOAL_SIZE} a cycle needs) and "
-            f"its completions come late. Per cycle, the unit of the goals, it costs {GOAL_SIZE} calls and "
-            f"{baseline['cpu_seconds_per_cycle']:g} CPU s; the per-interval ratios are shown beside them "
-            "and favour the baseline, which does less work per interval than it was asked to."
+            f"makes {baseline['api_calls_per_interval']:g} calls (of the {GOAL_SIZE} a cycle needs) and "
+            f"{baseline['latency_over_goal']} of its completions come more than {interval:g} + 1 s late. The "
+            "per-interval ratios favour it: it does less work per interval than it was asked to."
         )
     else:
         lines.append(f"the baseline keeps up: a cycle takes it {baseline['cycle_seconds']:g} s.")
+    lines.append(
+        f"The baseline's calls per cycle are N by construction (a `GetBatchPrediction` per job), so the "
+        f"API-call goal is judged as `ours` per cycle against N; the per-interval ratio, which moves with "
+        f"the machine's load, is given beside it ({per_interval_ratio:.1%} in this run)."
+    )
     listing = ", ".join(
         f"{count:g} {operation}"
         for operation, count in sorted(ours["api_calls_per_cycle_by_operation"].items())
     )
     lines.append(
-        f"`ours` lists the waiting jobs with {listing} per cycle: 100 jobs a page, {GOAL_SIZE - 25} of them "
+        f"`ours` lists the waiting jobs with {listing} per cycle: 100 jobs a page, "
+        f"{GOAL_SIZE - scale['concurrency_limit']} of them "
         "PENDING behind the concurrency limit, so its calls grow with the backlog by one per 100 jobs."
     )
     lines.append(
@@ -178,7 +188,8 @@ The account's concurrency limit is the service's default, {scale["concurrency_li
 INPROGRESS: with N = 1000 most jobs wait PENDING, as a real backlog does, and the poller pages through
 them. The jobs are held running while the steady state is measured: RSS (from `/proc`) after every
 trigger has polled, minus before the first trigger; CPU seconds (`time.process_time`) and API calls (the
-emulator's per-operation counters) over {scale["steady_intervals"]} poll intervals. A poll cycle is every
+emulator's per-operation counters) over {scale["steady_intervals"]} poll intervals (the waits log their status on
+every tenth attempt, so the window holds its share of those lines). A poll cycle is every
 waiting job's status learnt once: N status observations (a `GetBatchPrediction` each for the baseline; for
 `ours`, the waits' attempts, which one listing serves a hundred at a time). Per-cycle figures divide the
 window's calls and CPU seconds by the cycles it held, per-interval figures by its intervals; a trigger that

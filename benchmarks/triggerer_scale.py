@@ -20,6 +20,7 @@ import uuid
 from importlib import import_module
 from typing import Any
 
+from airflow_ml_provider.utils.polling import LOG_EVERY_ATTEMPTS
 from benchmarks.common import (
     ROOT,
     boto3_clients,
@@ -121,13 +122,18 @@ def waiting_count(implementation: str, counts: dict[str, int]) -> int:
     return counts.get("GetBatchPrediction", 0)
 
 
-def observations(implementation: str, counts: dict[str, int]) -> int:
-    """How many times so far a trigger has learnt its job's status: N of them make one poll cycle."""
-    if implementation == "ours":
-        from airflow_ml_provider.triggers.poller import running_pollers
+def poller_waits(implementation: str) -> list[Any]:
+    """The waits our poller serves now (none for the other implementations, which poll job by job)."""
+    if implementation != "ours":
+        return []
+    from airflow_ml_provider.triggers.poller import running_pollers
 
-        return sum(watch.wait.attempts for poller in running_pollers() for watch in list(poller.watches))
-    return counts.get("GetBatchPrediction", 0)
+    return [watch.wait for poller in running_pollers() for watch in list(poller.watches)]
+
+
+def observations(counts: dict[str, int], waits: list[Any]) -> int:
+    """How many times the triggers have polled their jobs so far: N of them make one poll cycle."""
+    return sum(wait.attempts for wait in waits) if waits else counts.get("GetBatchPrediction", 0)
 
 
 async def worker(
@@ -178,14 +184,18 @@ async def worker(
 
     # Start the window half an interval off the poll grid so no cycle straddles its edges.
     await asyncio.sleep((poll_interval / 2 - time.time()) % poll_interval)
+    waits = poller_waits(implementation)
     counts_before, cpu_before = control.call_counts(), time.process_time()
-    observed_before = observations(implementation, counts_before)
+    observed_before = observations(counts_before, waits)
     steady_seconds = steady_intervals * poll_interval
     await asyncio.sleep(steady_seconds)
     cpu_seconds = time.process_time() - cpu_before
     counts_after = control.call_counts()
-    # A poll cycle is every waiting job's status learnt once; one that cannot keep up takes longer.
-    cycles = (observations(implementation, counts_after) - observed_before) / jobs
+    # A poll cycle is every waiting job polled once; a trigger that cannot keep up takes longer for it.
+    cycles = (observations(counts_after, waits) - observed_before) / jobs
+    runner.check()
+    if cycles <= 0:
+        raise RuntimeError("no poll cycle in the steady window; make it longer")
     steady_calls = {
         operation: counts_after.get(operation, 0) - counts_before.get(operation, 0)
         for operation in counts_after
@@ -401,7 +411,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--poll-interval", type=float, default=5.0)
     parser.add_argument("--timeout", type=float, default=180.0)
     parser.add_argument(
-        "--steady-intervals", type=int, default=3, help="poll intervals the steady state is measured over"
+        "--steady-intervals",
+        type=int,
+        default=LOG_EVERY_ATTEMPTS,
+        help="poll intervals the steady state is measured over; a multiple of the waits' logging period, "
+        "so that the window holds its share of their status lines",
     )
     parser.add_argument(
         "--released-job-duration",

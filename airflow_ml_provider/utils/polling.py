@@ -42,8 +42,8 @@ RETRYABLE_ERROR_CODES = frozenset(
     }
 )
 MAX_BACKOFF_FACTOR = 8
-# A wait logs each status it sees once, then every this many polls while the status stays the same: a
-# week-long wait of the default 30 s delay writes hundreds of lines, not twenty thousand.
+# A wait logs a status when it first sees it, then at every attempt number divisible by this while the
+# status stays the same: a week-long wait of the default 30 s delay writes about 2,000 lines, not 20,000.
 LOG_EVERY_ATTEMPTS = 10
 
 

@@ -153,8 +153,8 @@ def test_deleted_job_unknown_status_and_malformed_events_fail_the_task_never_suc
     deleted_run, invalid_run = airflow_stack.trigger(dag_id), airflow_stack.trigger(dag_id)
     malformed_run = airflow_stack.trigger("reliability_malformed_events")
     jobs = {}
+    airflow_stack.wait_for_deferred(dag_id, [deleted_run, invalid_run], "wait_deferred", 120)
     for run_id in (deleted_run, invalid_run):
-        airflow_stack.wait_for_task_state(dag_id, run_id, "wait_deferred", {"deferred"}, 120)
         airflow_stack.wait_for_task_state(dag_id, run_id, "wait_poke", {"running"}, 120)
         jobs[run_id] = airflow_stack.xcom(dag_id, run_id, "create_batch_prediction")
     ml_service.delete_batch_prediction(BatchPredictionId=jobs[deleted_run])
