@@ -35,10 +35,10 @@ print(json.dumps({"seconds": seconds, "heavy": heavy, "modules": len(sys.modules
 """
 
 
-def measure(modules: tuple[str, ...], environment: dict[str, str]) -> dict[str, Any]:
-    code = f"HEAVY = {HEAVY!r}\n{PROBE}"
-    completed = subprocess.run(
-        [sys.executable, "-c", code, *modules],
+def python(arguments: list[str], environment: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run a fresh interpreter with ``arguments`` and return what it printed."""
+    return subprocess.run(
+        [sys.executable, *arguments],
         cwd=ROOT,
         env=environment,
         capture_output=True,
@@ -46,6 +46,10 @@ def measure(modules: tuple[str, ...], environment: dict[str, str]) -> dict[str, 
         check=True,
         timeout=120,
     )
+
+
+def measure(modules: tuple[str, ...], environment: dict[str, str]) -> dict[str, Any]:
+    completed = python(["-c", f"HEAVY = {HEAVY!r}\n{PROBE}", *modules], environment)
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
@@ -54,16 +58,7 @@ def import_profile(modules: tuple[str, ...], environment: dict[str, str], top: i
     code = "import airflow.sdk, sys\nprint('--- ours ---', file=sys.stderr)\n" + "".join(
         f"import {module}\n" for module in modules
     )
-    completed = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", code],
-        cwd=ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    )
-    after = completed.stderr.split("--- ours ---", 1)[1]
+    after = python(["-X", "importtime", "-c", code], environment).stderr.split("--- ours ---", 1)[1]
     entries = []
     for line in after.splitlines():
         match = re.match(r"import time:\s+(\d+) \|\s+(\d+) \|(\s*)(\S+)", line)

@@ -31,15 +31,16 @@ def verdict(met: bool) -> str:
     return "met" if met else "NOT met"
 
 
+def at_goal_size(items: list[dict[str, Any]], implementation: str) -> dict[str, Any] | None:
+    """The row of ``implementation`` at N = GOAL_SIZE among triggerer results or ratios, if it ran."""
+    return next(
+        (item for item in items if item["implementation"] == implementation and item["jobs"] == GOAL_SIZE),
+        None,
+    )
+
+
 def goals(scale: dict[str, Any], parse: dict[str, Any], worker: dict[str, Any]) -> list[tuple[str, ...]]:
-    ratio = next(
-        (item for item in scale["ratios"] if item["implementation"] == "ours" and item["jobs"] == GOAL_SIZE),
-        None,
-    )
-    ours = next(
-        (item for item in scale["results"] if item["implementation"] == "ours" and item["jobs"] == GOAL_SIZE),
-        None,
-    )
+    ratio, ours = at_goal_size(scale["ratios"], "ours"), at_goal_size(scale["results"], "ours")
     rows = []
     if ratio is not None and ours is not None:
         rows += [
@@ -103,16 +104,11 @@ def per_interval(scale: dict[str, Any]) -> str:
 
 def reading(scale: dict[str, Any]) -> str:
     """What the N = 1000 rows say, from the numbers themselves."""
-    results = {(item["implementation"], item["jobs"]): item for item in scale["results"]}
-    baseline, ours = results.get(("baseline", GOAL_SIZE)), results.get(("ours", GOAL_SIZE))
-    if baseline is None or ours is None:
+    baseline, ours = at_goal_size(scale["results"], "baseline"), at_goal_size(scale["results"], "ours")
+    ratio = at_goal_size(scale["ratios"], "ours")
+    if baseline is None or ours is None or ratio is None:
         return ""
     interval = scale["poll_interval"]
-    per_interval_ratio = next(
-        item["api_calls_per_interval"]
-        for item in scale["ratios"]
-        if item["implementation"] == "ours" and item["jobs"] == GOAL_SIZE
-    )
     lines = [f"Reading N = {GOAL_SIZE}:"]
     if baseline["cycle_seconds"] > 1.05 * interval:
         lines.append(
@@ -127,7 +123,7 @@ def reading(scale: dict[str, Any]) -> str:
     lines.append(
         f"The baseline's calls per cycle are N by construction (a `GetBatchPrediction` per job), so the "
         f"API-call goal is judged as `ours` per cycle against N; the per-interval ratio, which moves with "
-        f"the machine's load, is given beside it ({per_interval_ratio:.1%} in this run)."
+        f"the machine's load, is given beside it ({ratio['api_calls_per_interval']:.1%} in this run)."
     )
     listing = ", ".join(
         f"{count:g} {operation}"

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 import uuid
+from dataclasses import asdict, dataclass
 from importlib import import_module
 from typing import Any
 
@@ -136,14 +137,25 @@ def observations(counts: dict[str, int], waits: list[Any]) -> int:
     return sum(wait.attempts for wait in waits) if waits else counts.get("GetBatchPrediction", 0)
 
 
-async def worker(
-    implementation: str,
-    jobs: int,
-    poll_interval: float,
-    timeout: float,
-    steady_intervals: int,
-    released_job_duration: float = RELEASED_JOB_DURATION,
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Run:
+    """One measurement: an implementation, N jobs and the settings; it reaches the worker process as JSON."""
+
+    implementation: str
+    jobs: int
+    poll_interval: float
+    timeout: float
+    steady_intervals: int
+    released_job_duration: float
+
+
+async def worker(run: Run) -> dict[str, Any]:
+    implementation, jobs, poll_interval, timeout = (
+        run.implementation,
+        run.jobs,
+        run.poll_interval,
+        run.timeout,
+    )
     from airflow_ml_provider.emulator import EmulatorClient
 
     connection = json.loads(os.environ["AIRFLOW_CONN_AWS_DEFAULT"])["extra"]
@@ -187,7 +199,7 @@ async def worker(
     waits = poller_waits(implementation)
     counts_before, cpu_before = control.call_counts(), time.process_time()
     observed_before = observations(counts_before, waits)
-    steady_seconds = steady_intervals * poll_interval
+    steady_seconds = run.steady_intervals * poll_interval
     await asyncio.sleep(steady_seconds)
     cpu_seconds = time.process_time() - cpu_before
     counts_after = control.call_counts()
@@ -213,7 +225,7 @@ async def worker(
     if invalid is not None:
         control.set_status(invalid, "INVALID")
     release_counts = control.call_counts()
-    control.configure(job_duration=released_job_duration)
+    control.configure(job_duration=run.released_job_duration)
     released = time.monotonic()
     while runner.done() < jobs and time.monotonic() - released < timeout:
         await asyncio.sleep(0.2)
@@ -260,7 +272,7 @@ async def worker(
         "api_calls_per_interval": round(sum(steady_calls.values()) * poll_interval / steady_seconds, 1),
         "completion_api_calls": completion_calls,
         "completion_get_calls": completion_gets,
-        "released_job_duration": released_job_duration,
+        "released_job_duration": run.released_job_duration,
         "drain_seconds": round(drain_seconds, 1),
         "latency_p50": round(statistics.median(latencies), 2) if latencies else None,
         "latency_max": round(max(latencies), 2) if latencies else None,
@@ -271,48 +283,33 @@ async def worker(
     }
 
 
-def run_one(
-    implementation: str,
-    jobs: int,
-    poll_interval: float,
-    timeout: float,
-    steady_intervals: int,
-    released_job_duration: float = RELEASED_JOB_DURATION,
-) -> dict[str, Any]:
-    """Run one implementation for ``jobs`` jobs in a fresh process against a fresh emulator process."""
+def run_one(run: Run) -> dict[str, Any]:
+    """Run one implementation for ``run.jobs`` jobs in a fresh process against a fresh emulator process."""
     home = temporary_airflow_home()
-    arguments = ["--job-duration", "0.05", "--pending-duration", "0", "--concurrency-limit", "25"]
+    arguments = [
+        "--job-duration",
+        "0.05",
+        "--pending-duration",
+        "0",
+        "--concurrency-limit",
+        str(CONCURRENCY_LIMIT),
+    ]
     with emulator_process(*arguments) as emulator:
-        command = [
-            sys.executable,
-            "-m",
-            "benchmarks.triggerer_scale",
-            "--worker",
-            implementation,
-            "--jobs",
-            str(jobs),
-            "--poll-interval",
-            str(poll_interval),
-            "--timeout",
-            str(timeout),
-            "--steady-intervals",
-            str(steady_intervals),
-            "--released-job-duration",
-            str(released_job_duration),
-        ]
         completed = subprocess.run(
-            command,
+            [sys.executable, "-m", "benchmarks.triggerer_scale", "--worker", json.dumps(asdict(run))],
             cwd=ROOT,
             env=emulator.environment(home),
             capture_output=True,
             text=True,
-            timeout=timeout * 3,
+            timeout=run.timeout * 3,
             check=False,
         )
     for line in completed.stdout.splitlines():
         if line.startswith(RESULT_PREFIX):
             return json.loads(line[len(RESULT_PREFIX) :])
-    raise RuntimeError(f"{implementation} N={jobs} failed:\n{completed.stdout}\n{completed.stderr[-4000:]}")
+    raise RuntimeError(
+        f"{run.implementation} N={run.jobs} failed:\n{completed.stdout}\n{completed.stderr[-4000:]}"
+    )
 
 
 def ratios(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -423,23 +420,13 @@ def main(argv: list[str] | None = None) -> int:
         default=RELEASED_JOB_DURATION,
         help="seconds each job runs once released (25 at a time)",
     )
-    parser.add_argument("--worker", choices=IMPLEMENTATIONS, help=argparse.SUPPRESS)
-    parser.add_argument("--jobs", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--worker", help=argparse.SUPPRESS)  # a Run as JSON: be that run's worker process
     parser.add_argument("--output", default="triggerer_scale")
     args = parser.parse_args(argv)
     if args.worker:
         # A triggerer logs each trigger's progress at INFO; so do these runs (Airflow routes it on import).
         logging.basicConfig(level=logging.INFO)
-        result = asyncio.run(
-            worker(
-                args.worker,
-                args.jobs,
-                args.poll_interval,
-                args.timeout,
-                args.steady_intervals,
-                args.released_job_duration,
-            )
-        )
+        result = asyncio.run(worker(Run(**json.loads(args.worker))))
         print(RESULT_PREFIX + json.dumps(result), flush=True)
         return 0
     results = []
@@ -448,12 +435,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"triggerer_scale: {implementation} N={jobs} ...", file=sys.stderr, flush=True)
             results.append(
                 run_one(
-                    implementation,
-                    jobs,
-                    args.poll_interval,
-                    args.timeout,
-                    args.steady_intervals,
-                    args.released_job_duration,
+                    Run(
+                        implementation,
+                        jobs,
+                        args.poll_interval,
+                        args.timeout,
+                        args.steady_intervals,
+                        args.released_job_duration,
+                    )
                 )
             )
     result = {

@@ -7,14 +7,14 @@ from typing import Any
 
 import pytest
 
-from benchmarks.triggerer_scale import run_one
+from benchmarks.triggerer_scale import Run, run_one
 
 IMPLEMENTATIONS = ("baseline", "ours")
 
 
 def run(implementation: str) -> dict[str, Any]:
     # Poll interval 0.5 s, 2 steady intervals, jobs released to run 0.5 s each: a few cycles of completions.
-    return run_one(implementation, 50, 0.5, 40.0, 2, 0.5)
+    return run_one(Run(implementation, 50, 0.5, 40.0, 2, 0.5))
 
 
 @pytest.mark.timeout(150)
