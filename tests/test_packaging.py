@@ -36,18 +36,19 @@ def test_every_public_name_is_importable_from_the_package(name):
     assert getattr(airflow_ml_provider, name).__name__ == name
 
 
+def printed_by_fresh_interpreter(code: str) -> str:
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
 def test_importing_the_package_or_reading_provider_info_imports_nothing_heavy():
     code = (
         "import sys, airflow_ml_provider.get_provider_info as info; info.get_provider_info(); "
         "heavy = [m for m in ('airflow.sdk', 'boto3', 'botocore', 'airflow_ml_provider.operators') if m in sys.modules]; "
         "print(heavy)"
     )
-    assert (
-        subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, check=True
-        ).stdout.strip()
-        == "[]"
-    )
+    assert printed_by_fresh_interpreter(code) == "[]"
 
 
 def test_dag_files_that_use_the_operators_do_not_load_boto_or_the_amazon_hooks():
@@ -58,9 +59,4 @@ def test_dag_files_that_use_the_operators_do_not_load_boto_or_the_amazon_hooks()
         "heavy = [m for m in sys.modules if m.split('.')[0] in ('boto3', 'botocore', 'aiobotocore') "
         "or m.startswith('airflow.providers.amazon.aws.hooks')]; print(heavy)"
     )
-    assert (
-        subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, check=True
-        ).stdout.strip()
-        == "[]"
-    )
+    assert printed_by_fresh_interpreter(code) == "[]"

@@ -101,6 +101,16 @@ async def until(condition: Any, timeout: float = 20) -> None:
         await asyncio.sleep(0.05)
 
 
+async def waiting_jobs(
+    ml: Any, model: tuple[str, str], count: int, **trigger_kwargs: Any
+) -> tuple[list[str], asyncio.Future[list[list[dict[str, Any]]]]]:
+    """Create ``count`` jobs and run a trigger on each; return once every trigger has polled."""
+    ids = create_jobs(ml, model, count)
+    run = asyncio.ensure_future(events_of([trigger(job, **trigger_kwargs) for job in ids]))
+    await until(lambda: polled_waits() == count)
+    return ids, run
+
+
 def watched() -> int:
     return sum(len(poller.watches) for poller in running_pollers())
 
@@ -109,9 +119,7 @@ async def test_many_triggers_share_one_poller_and_one_client(
     emulator: Emulator, ml: Any, model: tuple[str, str]
 ) -> None:
     emulator.configure(job_duration=30)
-    ids = create_jobs(ml, model, 30)
-    run = asyncio.ensure_future(events_of([trigger(batch_prediction_id) for batch_prediction_id in ids]))
-    await until(lambda: polled_waits() == 30)
+    ids, run = await waiting_jobs(ml, model, 30)
     assert len(running_pollers()) == 1
     assert shared_clients.open_count() == 1
 
@@ -169,9 +177,7 @@ async def test_finished_jobs_are_resolved_from_the_recently_updated_list(
 ) -> None:
     calls = spy_on_lists(monkeypatch)
     emulator.configure(job_duration=30)
-    ids = create_jobs(ml, model, 12)
-    run = asyncio.ensure_future(events_of([trigger(batch_prediction_id) for batch_prediction_id in ids]))
-    await until(lambda: polled_waits() == 12)
+    ids, run = await waiting_jobs(ml, model, 12)
     emulator.reset_call_counts()
 
     emulator.fail_job(ids[0], message="the input had no rows")
@@ -197,9 +203,7 @@ async def test_jobs_missing_from_every_list_are_resolved_with_get(
 ) -> None:
     calls = spy_on_lists(monkeypatch, drop_updated=True)
     emulator.configure(job_duration=30)
-    ids = create_jobs(ml, model, 12)
-    run = asyncio.ensure_future(events_of([trigger(batch_prediction_id) for batch_prediction_id in ids]))
-    await until(lambda: polled_waits() == 12)
+    ids, run = await waiting_jobs(ml, model, 12)
     emulator.reset_call_counts()
 
     for batch_prediction_id in ids:
@@ -224,9 +228,7 @@ async def test_a_refused_recently_updated_list_leaves_the_jobs_to_get(
 
     monkeypatch.setattr(MachineLearningHook, "describe_batch_predictions_async", refuse_updated)
     emulator.configure(job_duration=30)
-    ids = create_jobs(ml, model, 6)
-    run = asyncio.ensure_future(events_of([trigger(batch_prediction_id) for batch_prediction_id in ids]))
-    await until(lambda: polled_waits() == 6)
+    ids, run = await waiting_jobs(ml, model, 6)
     emulator.reset_call_counts()
 
     for batch_prediction_id in ids:
@@ -318,11 +320,7 @@ async def test_api_calls_per_cycle_do_not_grow_with_the_number_of_jobs(
     emulator: Emulator, ml: Any, model: tuple[str, str]
 ) -> None:
     emulator.configure(job_duration=60)
-    ids = create_jobs(ml, model, 60)
-    run = asyncio.ensure_future(
-        events_of([trigger(batch_prediction_id, waiter_delay=0.5) for batch_prediction_id in ids])
-    )
-    await until(lambda: polled_waits() == 60)
+    _, run = await waiting_jobs(ml, model, 60, waiter_delay=0.5)
     await asyncio.sleep(0.5)
     cycles_before = running_pollers()[0].cycles
     emulator.reset_call_counts()
