@@ -60,6 +60,24 @@ def get_provider_info() -> dict[str, Any]:
                 ],
             }
         ],
+        "config": {
+            "amazon_ml": {
+                "description": "Settings of the Amazon Machine Learning provider.",
+                "options": {
+                    "id_namespace": {
+                        "description": (
+                            "Enters the IDs the create operators derive for their objects, so that two "
+                            "Airflow deployments on one AWS account (staging and production, whose run IDs "
+                            "coincide) never share an object. Empty keeps the IDs of earlier releases."
+                        ),
+                        "version_added": "0.2.0",
+                        "type": "string",
+                        "example": "production",
+                        "default": "",
+                    }
+                },
+            }
+        },
         "extra-links": [
             f"airflow_ml_provider.links.machine_learning.{link}"
             for link in ("BatchPredictionLink", "DataSourceLink", "MLModelLink", "EvaluationLink")

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from airflow_ml_provider.emulator.exceptions import (
+    CREDENTIAL_ERRORS,
     AccessDeniedException,
     InternalServerException,
     MachineLearningError,
@@ -44,6 +45,11 @@ class EmulatorConfig:
     :param operations: the operations fault injection and latency apply to; ``None`` means all of them.
     :param unavailable: answer every call with HTTP 403 AccessDeniedException, as for a closed account.
     :param seed: seed of the random draws of fault injection, for reproducible runs.
+    :param refused_access_keys: access key IDs whose calls are refused, each mapped to the error code to
+        answer with: ``ExpiredTokenException`` (a session token that expired) or
+        ``UnrecognizedClientException`` (a key the service does not know, e.g. rotated away).
+    :param tag_limit: most tags one object may carry. The service's quota page says 50, its AddTags
+        reference 10; the stricter one is the default, so that what passes here passes there.
     """
 
     job_duration: float = 1.0
@@ -58,6 +64,8 @@ class EmulatorConfig:
     operations: list[str] | None = None
     unavailable: bool = False
     seed: int | None = None
+    refused_access_keys: dict[str, str] = field(default_factory=dict)
+    tag_limit: int = 10
 
     def update(self, **changes: Any) -> None:
         """Apply ``changes`` after checking them all, so a bad value changes nothing."""
@@ -89,6 +97,13 @@ class EmulatorConfig:
             )
         if self.operations is not None:
             self.operations = sorted(set(self.operations))
+        for key, code in self.refused_access_keys.items():
+            if code not in CREDENTIAL_ERRORS:
+                raise ValueError(
+                    f"refused_access_keys[{key!r}] {code!r}: must be one of {sorted(CREDENTIAL_ERRORS)}"
+                )
+        if int(self.tag_limit) != self.tag_limit or self.tag_limit < 0:
+            raise ValueError(f"tag_limit {self.tag_limit!r}: must be an integer >= 0")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -184,10 +199,13 @@ class FaultInjector:
         operations: Iterable[str] | None = self._config.operations
         return operations is None or operation in operations
 
-    def fault_for(self, operation: str) -> MachineLearningError | None:
+    def fault_for(self, operation: str, access_key: str | None = None) -> MachineLearningError | None:
         """Sleep the configured latency, then return the fault to answer with, if any."""
         if self._config.unavailable:
             return AccessDeniedException()
+        refused = self._config.refused_access_keys.get(access_key or "")
+        if refused is not None:
+            return CREDENTIAL_ERRORS[refused]()
         if not self.applies_to(operation):
             return None
         if self._config.latency:

@@ -56,6 +56,49 @@ class IdempotentParameterMismatchException(MachineLearningError):
     """
 
 
+class InvalidTagException(MachineLearningError):
+    """
+    A tag's key or value breaks the service's rules.
+
+    :param message: names the tag and the rule.
+    """
+
+
+class TagLimitExceededException(MachineLearningError):
+    """
+    An object would carry more tags than the service allows.
+
+    :param message: names the object and the limit.
+    """
+
+
+class ExpiredTokenException(MachineLearningError):
+    """
+    The caller's session token has expired (HTTP 400); new credentials are needed.
+
+    :param message: the error text.
+    """
+
+    def __init__(self, message: str = "The security token included in the request is expired") -> None:
+        super().__init__(message)
+
+
+class UnrecognizedClientException(MachineLearningError):
+    """
+    The caller's access key is not known to the service (HTTP 400), e.g. after it was rotated.
+
+    :param message: the error text.
+    """
+
+    def __init__(self, message: str = "The security token included in the request is invalid.") -> None:
+        super().__init__(message)
+
+
+CREDENTIAL_ERRORS: dict[str, type[MachineLearningError]] = {
+    error.__name__: error for error in (ExpiredTokenException, UnrecognizedClientException)
+}
+
+
 class LimitExceededException(MachineLearningError):
     """
     An account limit was reached.

@@ -21,7 +21,9 @@ from airflow_ml_provider.emulator.controls import Clock, EmulatorConfig
 from airflow_ml_provider.emulator.exceptions import (
     IdempotentParameterMismatchException,
     InvalidInputException,
+    InvalidTagException,
     ResourceNotFoundException,
+    TagLimitExceededException,
 )
 
 PENDING = "PENDING"
@@ -130,6 +132,35 @@ def _learning_rule(field_name: str, check: Callable[[], Any]) -> Any:
         raise InvalidInputException(message) from error
 
 
+# Tags: keys and values of letters, digits, spaces and ``_.:/=+-@``; the ``aws:`` prefix is reserved.
+MAX_TAGS_PER_CALL = 100
+TAG_KEY_LENGTH = (1, 128)
+TAG_VALUE_LENGTH = (0, 256)
+_TAG_PUNCTUATION = frozenset("_.:/=+-@")
+
+
+def _valid_tag_text(field_name: str, value: Any, length: tuple[int, int]) -> str:
+    if not isinstance(value, str) or not length[0] <= len(value) <= length[1]:
+        raise InvalidTagException(
+            f"{field_name} {value!r}: must be a string of {length[0]}-{length[1]} characters"
+        )
+    bad = [char for char in value if not (char.isalnum() or char.isspace() or char in _TAG_PUNCTUATION)]
+    if bad:
+        raise InvalidTagException(
+            f"{field_name} {value!r}: may hold only letters, digits, spaces and _.:/=+-@ (not {bad[0]!r})"
+        )
+    return value
+
+
+def _valid_tag(tag: Any) -> tuple[str, str]:
+    if not isinstance(tag, dict) or "Key" not in tag:
+        raise InvalidInputException(f"Tags: {tag!r} must be an object with a Key and an optional Value")
+    key = _valid_tag_text("Tag Key", tag["Key"], TAG_KEY_LENGTH)
+    if key.lower().startswith("aws:"):
+        raise InvalidTagException(f"Tag Key {key!r}: the prefix 'aws:' is reserved for AWS use")
+    return key, _valid_tag_text("Tag Value", tag.get("Value", ""), TAG_VALUE_LENGTH)
+
+
 # Entities.
 
 
@@ -162,6 +193,7 @@ class Entity:
     message: str | None = None
     # Set by the controls: the job fails with this message instead of doing its work.
     injected_failure: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.last_updated_at = self.created_at
@@ -919,6 +951,40 @@ class MachineLearningBackend:
         page = matching[offset : offset + query.limit]
         more = offset + query.limit < len(matching)
         return page, query.token_for(offset + query.limit) if more else None
+
+    # Tags.
+
+    def add_tags(self, resource_id: Any, resource_type: Any, tags: Any) -> Entity:
+        """Add or overwrite tags; the object may carry at most ``tag_limit`` of them afterwards."""
+        entity = self.find_resource(resource_id, resource_type)
+        if not isinstance(tags, list) or not tags:
+            raise InvalidInputException("Tags: must be a list of 1 to 100 tags")
+        if len(tags) > MAX_TAGS_PER_CALL:
+            raise InvalidInputException(f"Tags: at most {MAX_TAGS_PER_CALL} tags per call")
+        new = dict(_valid_tag(tag) for tag in tags)
+        merged = {**entity.tags, **new}
+        if len(merged) > self.config.tag_limit:
+            raise TagLimitExceededException(
+                f"{entity.kind} {entity.entity_id!r} would carry {len(merged)} tags; "
+                f"the limit is {self.config.tag_limit}"
+            )
+        entity.tags = merged
+        return entity
+
+    def delete_tags(self, resource_id: Any, resource_type: Any, tag_keys: Any) -> Entity:
+        """Remove the tags with these keys; keys the object does not carry are ignored."""
+        entity = self.find_resource(resource_id, resource_type)
+        if not isinstance(tag_keys, list) or not tag_keys:
+            raise InvalidInputException("TagKeys: must be a list of 1 to 100 keys")
+        for key in tag_keys:
+            entity.tags.pop(_valid_tag_text("TagKeys", key, TAG_KEY_LENGTH), None)
+        return entity
+
+    def find_resource(self, resource_id: Any, resource_type: Any) -> Entity:
+        """The object a tag operation names by ``ResourceId`` and ``ResourceType``."""
+        resource_type = validate_enum("ResourceType", resource_type, list(ENTITY_TYPES))
+        entity_type = ENTITY_TYPES[resource_type]
+        return self._get(entity_type, "ResourceId", resource_id)
 
     # Controls and the job runner's view.
 

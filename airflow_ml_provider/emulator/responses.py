@@ -72,7 +72,7 @@ class MachineLearningResponse:
             if request.method != "POST" or handler is None:
                 self.counters.record(operation or "<none>", "failed")
                 raise UnknownOperationException(f"Operation {target!r} is not supported by this service")
-            fault = self.faults.fault_for(operation)
+            fault = self.faults.fault_for(operation, _access_key(request))
             if fault is not None:
                 self.counters.record(operation, "injected")
                 raise fault
@@ -217,6 +217,25 @@ class MachineLearningResponse:
     def delete_evaluation(self, params: dict[str, Any]) -> dict[str, Any]:
         return {"EvaluationId": self.backend.delete_evaluation(params.get("EvaluationId")).entity_id}
 
+    # Tags.
+
+    def add_tags(self, params: dict[str, Any]) -> dict[str, Any]:
+        entity = self.backend.add_tags(
+            params.get("ResourceId"), params.get("ResourceType"), params.get("Tags")
+        )
+        return {"ResourceId": entity.entity_id, "ResourceType": entity.kind}
+
+    def describe_tags(self, params: dict[str, Any]) -> dict[str, Any]:
+        entity = self.backend.find_resource(params.get("ResourceId"), params.get("ResourceType"))
+        tags = [{"Key": key, "Value": value} for key, value in entity.tags.items()]
+        return {"ResourceId": entity.entity_id, "ResourceType": entity.kind, "Tags": tags}
+
+    def delete_tags(self, params: dict[str, Any]) -> dict[str, Any]:
+        entity = self.backend.delete_tags(
+            params.get("ResourceId"), params.get("ResourceType"), params.get("TagKeys")
+        )
+        return {"ResourceId": entity.entity_id, "ResourceType": entity.kind}
+
     def _describe(self, kind: str, params: dict[str, Any]) -> dict[str, Any]:
         page, next_token = self.backend.describe(kind, params)
         body: dict[str, Any] = {"Results": [entity.describe() for entity in page]}
@@ -246,7 +265,17 @@ OPERATIONS = (
     "DescribeEvaluations",
     "UpdateEvaluation",
     "DeleteEvaluation",
+    "AddTags",
+    "DescribeTags",
+    "DeleteTags",
 )
+_CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/")
+
+
+def _access_key(request: Request) -> str | None:
+    """The access key ID a SigV4-signed request names (the signature itself is not checked)."""
+    match = _CREDENTIAL.search(request.headers.get("Authorization", ""))
+    return match.group(1) if match else None
 
 
 def _snake_case(operation: str) -> str:

@@ -6,10 +6,12 @@ import asyncio
 import csv
 import gzip
 import json
+import math
 import time
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, closing, contextmanager
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -21,15 +23,33 @@ from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
 from airflow_ml_provider.exceptions import BatchPredictionFailedError, ServiceRejectedError
-from airflow_ml_provider.utils.entities import BATCH_PREDICTION, EntityKind
-from airflow_ml_provider.utils.polling import EntityWait, WaitResult, is_retryable, json_safe
+from airflow_ml_provider.utils.entities import (
+    BATCH_PREDICTION,
+    EntityKind,
+    identity_differences,
+    identity_digest,
+)
+from airflow_ml_provider.utils.polling import (
+    EntityWait,
+    WaitResult,
+    is_credential_error,
+    is_retryable,
+    json_safe,
+)
 from airflow_ml_provider.utils.status import COMPLETED, Outcome, outcome_of
-from airflow_ml_provider.utils.validation import retry_entity_id
+from airflow_ml_provider.utils.validation import MAX_GENERATIONS, retry_entity_id
 
-# A task instance that needed more fresh objects than this is misconfigured, not unlucky.
-MAX_GENERATIONS = 100
-# How long new triggers keep joining the same shared client before a fresh one is opened.
-CLIENT_GENERATION_SECONDS = 900
+# A shared client is rebuilt from its connection this often, so that an edited connection (a rotated
+# key, another extra) reaches the waits that are already running.
+CLIENT_RENEW_SECONDS = 900
+# After the service refused a client's credentials, it is rebuilt at most this often.
+CREDENTIAL_RENEW_MIN_SECONDS = 5.0
+# A client replaced while calls may still be in flight on it is closed this much later.
+RETIRED_CLIENT_GRACE_SECONDS = 120.0
+# Tags the provider keeps on every object it creates (the user's own tags sit beside them).
+REQUEST_TAG = "airflow-ml-provider:request"
+SUCCEEDED_TAG = "airflow-ml-provider:succeeded"
+PROVIDER_TAG_PREFIX = "airflow-ml-provider:"
 
 
 def manifest_uri(output_uri: str, batch_prediction_id: str) -> str:
@@ -59,46 +79,156 @@ def describe_call_error(error: Exception) -> tuple[str, str]:
     return "ConnectionError", str(error)
 
 
-class _SharedClients:
+class SharedClient:
     """
-    One aiobotocore client per event loop and connection settings, shared by all waiting triggers.
+    The aiobotocore client that every waiting trigger of one connection's settings shares in one loop.
 
     A client costs about half a megabyte and tens of milliseconds of CPU; a triggerer with a
-    thousand waiting tasks must not pay that a thousand times. A client closes when its last user
-    leaves.
+    thousand waiting tasks must not pay that a thousand times. It is rebuilt from the connection
+    every :data:`CLIENT_RENEW_SECONDS`, and at once when the service refuses its credentials (an
+    expired session token, a rotated key): :meth:`call` then retries the call once on the new one.
+
+    :param hook: The hook whose connection the client is built from.
     """
 
+    def __init__(self, hook: MachineLearningHook) -> None:
+        self.hook = hook
+        self.users = 0
+        self.renewals = 0
+        self._client: Any = None
+        self._context: Any = None
+        self._opened_at = 0.0
+        self._credentials_renewed_at = -math.inf
+        self._lock = asyncio.Lock()
+
+    async def client(self) -> Any:
+        """The current client, rebuilt first if it is due for renewal."""
+        client = self._client
+        if client is None or time.monotonic() - self._opened_at >= CLIENT_RENEW_SECONDS:
+            await self._renew(client)
+        return self._client
+
+    async def call(self, request: Callable[[Any], Awaitable[Any]]) -> Any:
+        """
+        Make one call, e.g. ``call(lambda client: client.get_batch_prediction(BatchPredictionId=...))``.
+
+        When the service refuses the credentials, the client is rebuilt from the connection (read
+        anew) and the call made once more; refused again, the error names the connection.
+        """
+        client = await self.client()
+        try:
+            return await request(client)
+        except ClientError as error:
+            if not is_credential_error(error_code(error)):
+                raise
+            if not await self._renew_credentials(client):
+                _name_connection(error, self.hook.aws_conn_id)
+                raise
+        try:
+            return await request(self._client)
+        except ClientError as error:
+            if is_credential_error(error_code(error)):
+                _name_connection(error, self.hook.aws_conn_id)
+            raise
+
+    async def _renew_credentials(self, refused: Any) -> bool:
+        """Rebuild the client whose credentials were refused, unless that was done a moment ago."""
+        if self._client is not refused:
+            return True
+        if time.monotonic() - self._credentials_renewed_at < CREDENTIAL_RENEW_MIN_SECONDS:
+            return False
+        self._credentials_renewed_at = time.monotonic()
+        await self._renew(refused)
+        return True
+
+    async def _renew(self, stale: Any) -> None:
+        async with self._lock:
+            if self._client is not stale:
+                return  # another caller renewed it meanwhile
+            hook = self.hook if stale is None else self.hook.renewed()
+            context = await hook.get_async_conn()
+            client = await context.__aenter__()
+            retired = self._context
+            self.hook, self._context, self._client = hook, context, client
+            self._opened_at = time.monotonic()
+            if retired is not None:
+                self.renewals += 1
+                _close_later(retired)
+
+    async def close(self) -> None:
+        context, self._context, self._client = self._context, None, None
+        if context is not None:
+            await context.__aexit__(None, None, None)
+
+
+def _name_connection(error: ClientError, aws_conn_id: str | None) -> None:
+    """Say in the error's message which connection's credentials the service refused."""
+    details = error.response.setdefault("Error", {})
+    connection = f"Airflow connection {aws_conn_id!r}" if aws_conn_id else "boto3's default credentials"
+    details["Message"] = (
+        f"{details.get('Message', '')} (the credentials of {connection} were refused, also after "
+        "reading the connection again)"
+    ).lstrip()
+
+
+def _close_later(context: Any) -> None:
+    loop = asyncio.get_running_loop()
+    loop.call_later(
+        RETIRED_CLIENT_GRACE_SECONDS,
+        lambda: loop.create_task(context.__aexit__(None, None, None)),
+    )
+
+
+class _SharedClients:
+    """The shared clients of each event loop, by connection settings; one closes when its last user leaves."""
+
     def __init__(self) -> None:
-        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Any]] = (
+        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, SharedClient]] = (
             weakref.WeakKeyDictionary()
         )
 
     @asynccontextmanager
-    async def client(self, key: str, open_client: Callable[[], Awaitable[Any]]) -> AsyncIterator[Any]:
+    async def client(self, hook: MachineLearningHook) -> AsyncIterator[SharedClient]:
         entries = self._loops.setdefault(asyncio.get_running_loop(), {})
-        entry = entries.setdefault(key, {"lock": asyncio.Lock(), "users": 0, "context": None, "client": None})
-        async with entry["lock"]:
-            if entry["client"] is None:
-                context = await open_client()
-                entry["client"] = await context.__aenter__()
-                entry["context"] = context
-            entry["users"] += 1
+        key = hook.connection_key()
+        shared = entries.get(key)
+        if shared is None:
+            shared = entries[key] = SharedClient(hook)
+        shared.users += 1
         try:
-            yield entry["client"]
+            await shared.client()
+            yield shared
         finally:
-            async with entry["lock"]:
-                entry["users"] -= 1
-                if entry["users"] == 0 and entry["client"] is not None:
-                    context, entry["context"], entry["client"] = entry["context"], None, None
-                    await context.__aexit__(None, None, None)
+            shared.users -= 1
+            if shared.users == 0:
+                if entries.get(key) is shared:
+                    del entries[key]
+                await shared.close()
+
+    def entries(self) -> int:
+        """How many shared clients the running event loop holds (open or not)."""
+        return len(self._loops.get(asyncio.get_running_loop(), {}))
 
     def open_count(self) -> int:
         """How many clients are open in the running event loop."""
         entries = self._loops.get(asyncio.get_running_loop(), {})
-        return sum(entry["client"] is not None for entry in entries.values())
+        return sum(entry._client is not None for entry in entries.values())
 
 
 shared_clients = _SharedClients()
+
+
+@dataclass(frozen=True)
+class Submission:
+    """
+    The object a create task works on: its ``Get`` response, and whether this try created it.
+
+    :param description: The object's ``Get`` response.
+    :param created: True when this call created it, False when it reattached to an earlier try's.
+    """
+
+    description: dict[str, Any]
+    created: bool
 
 
 class MachineLearningHook(AwsGenericHook):
@@ -122,6 +252,22 @@ class MachineLearningHook(AwsGenericHook):
         kwargs["client_type"] = "machinelearning"
         super().__init__(*args, **kwargs)
 
+    def renewed(self) -> MachineLearningHook:
+        """A hook with the same settings that reads its connection, and so its credentials, anew."""
+        return type(self)(
+            aws_conn_id=self.aws_conn_id,
+            region_name=self._region_name,
+            verify=self._verify,
+            config=self._config,
+        )
+
+    def connection_key(self) -> str:
+        """What identifies this hook's connection settings, for sharing clients and pollers."""
+        config = getattr(self._config, "_user_provided_options", None)
+        return json.dumps(
+            [self.aws_conn_id, self._region_name, self._verify, config], sort_keys=True, default=str
+        )
+
     @cached_property
     def waiter_path(self) -> Path:
         """The package's own waiter definitions (the Amazon hook only looks in its own folder)."""
@@ -135,6 +281,8 @@ class MachineLearningHook(AwsGenericHook):
         except ClientError as error:
             if is_retryable(error_code(error)):
                 raise
+            if is_credential_error(error_code(error)):
+                _name_connection(error, self.aws_conn_id)
             raise ServiceRejectedError(operation, error_code(error), error_message(error)) from error
 
     # -- any kind of object ------------------------------------------------------------------
@@ -169,66 +317,126 @@ class MachineLearningHook(AwsGenericHook):
         with self._service_call(f"Delete{kind.operation}"):
             self._call(self.conn, "Delete", kind, entity_id)
 
-    def submit(self, kind: EntityKind, entity_id: str, request: dict[str, Any]) -> dict[str, Any]:
+    def get_tags(self, kind: EntityKind, entity_id: str) -> dict[str, str]:
+        """Call ``DescribeTags``: the object's tags as a dict."""
+        with self._service_call("DescribeTags"):
+            response = self.conn.describe_tags(ResourceId=entity_id, ResourceType=kind.operation)
+        return {tag["Key"]: tag.get("Value", "") for tag in response.get("Tags", [])}
+
+    def add_tags(self, kind: EntityKind, entity_id: str, tags: Mapping[str, str]) -> None:
+        """Call ``AddTags``: add or overwrite these tags, so adding them again changes nothing."""
+        if tags:
+            with self._service_call("AddTags"):
+                self.conn.add_tags(
+                    ResourceId=entity_id,
+                    ResourceType=kind.operation,
+                    Tags=[{"Key": key, "Value": value} for key, value in tags.items()],
+                )
+
+    def mark_succeeded(self, kind: EntityKind, entity_id: str) -> None:
+        """Tag the object as used by a task try that succeeded: a later run of the task creates anew."""
+        self.add_tags(kind, entity_id, {SUCCEEDED_TAG: "true"})
+
+    def submit(
+        self,
+        kind: EntityKind,
+        entity_id: str,
+        request: dict[str, Any],
+        tags: Mapping[str, str] | None = None,
+    ) -> Submission:
         """
-        Create an object, or reattach to the one an earlier try of the same task created.
+        Create an object, or reattach to the one an earlier try of the same task run created.
 
         ``entity_id`` starts a chain of IDs (see
-        :func:`~airflow_ml_provider.utils.validation.retry_entity_id`): an object that is pending,
-        in progress or completed with the same identity is reused; one that FAILED, was DELETED or
-        has an unknown status is passed over for the next ID in the chain, which the next try finds
-        again. An object under the ID with other parameters is an error, never overwritten or
-        duplicated.
+        :func:`~airflow_ml_provider.utils.validation.retry_entity_id`). Along it, an object is passed
+        over when it FAILED, was DELETED or has an unknown status (whatever its parameters), or when
+        a try that used it succeeded (tag :data:`SUCCEEDED_TAG`: a re-run wants a fresh object).
+        The first other object is reattached to if every parameter that shapes it (the kind's
+        identity) is the request's, and is an error naming each difference otherwise. Where the
+        chain has no object left, one is created. Every try (re)applies ``tags`` and the request's
+        digest (tag :data:`REQUEST_TAG`), which later tries compare.
 
         :param kind: The kind of object.
         :param entity_id: The first ID of the chain.
         :param request: The create request without the ID.
-        :return: The object's ``Get`` response.
+        :param tags: The user's tags for the object.
         """
-        wanted = kind.identity(request)
+        identity = kind.identity(request)
+        digest = identity_digest(identity)
+        tags = {**(tags or {}), REQUEST_TAG: digest}
         for generation in range(MAX_GENERATIONS):
             candidate_id = retry_entity_id(entity_id, generation)
             existing = self.find(kind, candidate_id)
             if existing is None:
                 self.log.info("Creating %s %s", kind.title.lower(), candidate_id)
                 self.create(kind, {kind.id_key: candidate_id, **request})
-                return self.get(kind, candidate_id)
-            differences = {
-                key: existing.get(key) for key, value in wanted.items() if existing.get(key) != value
-            }
+                self.add_tags(kind, candidate_id, tags)
+                return Submission(self.get(kind, candidate_id), created=True)
+            if outcome_of(existing["Status"]) not in (None, Outcome.SUCCESS):
+                self.log.info(
+                    "%s %s is %s (%s); trying the next ID",
+                    kind.title,
+                    candidate_id,
+                    existing["Status"],
+                    existing.get("Message", ""),
+                )
+                continue
+            existing_tags = self.get_tags(kind, candidate_id)
+            if SUCCEEDED_TAG in existing_tags:
+                self.log.info(
+                    "%s %s served an earlier run of this task that succeeded; trying the next ID",
+                    kind.title,
+                    candidate_id,
+                )
+                continue
+            old_digest = existing_tags.get(REQUEST_TAG)
+            differences = identity_differences(
+                identity, kind.reported(existing), None if old_digest is None else old_digest == digest
+            )
             if differences:
                 raise ServiceRejectedError(
                     kind.create_operation,
                     "IdempotentParameterMismatchException",
-                    f"{kind.title.lower()} {candidate_id} already exists with {differences}, which differs "
-                    f"from this task's { ({key: wanted[key] for key in differences}) }; give a new "
-                    f"{kind.id_param} to create one with other parameters",
+                    f"{kind.title.lower()} {candidate_id} was created by an earlier try of this task with "
+                    f"other parameters ({_describe_differences(differences)}); it is still "
+                    f"{existing['Status']}. Let it finish or delete it, or give a new {kind.id_param}",
                 )
-            if outcome_of(existing["Status"]) in (None, Outcome.SUCCESS):
-                self.log.info(
-                    "Reattaching to %s %s (%s)", kind.title.lower(), candidate_id, existing["Status"]
-                )
-                return existing
-            self.log.info(
-                "%s %s is %s (%s); trying the next ID",
-                kind.title,
-                candidate_id,
-                existing["Status"],
-                existing.get("Message", ""),
-            )
+            self.log.info("Reattaching to %s %s (%s)", kind.title.lower(), candidate_id, existing["Status"])
+            self.add_tags(kind, candidate_id, tags)
+            return Submission(existing, created=False)
         raise ServiceRejectedError(
             kind.create_operation,
             "TooManyGenerations",
-            f"{MAX_GENERATIONS} objects under {entity_id} failed or were deleted",
+            f"{MAX_GENERATIONS} objects under {entity_id} failed, were deleted or served earlier runs",
         )
 
     def poll(self, wait: EntityWait) -> WaitResult | float:
-        """Call ``Get<Kind>`` once and let ``wait`` judge the answer."""
+        """Call ``Get<Kind>`` once and let ``wait`` judge the answer; refused credentials are read anew once."""
         try:
-            response = self._call(self.conn, "Get", wait.kind, wait.entity_id)
+            try:
+                response = self._call(self.conn, "Get", wait.kind, wait.entity_id)
+            except ClientError as error:
+                if not is_credential_error(error_code(error)):
+                    raise
+                self.log.warning(
+                    "The service refused the credentials (%s); reading the connection again",
+                    error_code(error),
+                )
+                self._forget_connection()
+                try:
+                    response = self._call(self.conn, "Get", wait.kind, wait.entity_id)
+                except ClientError as again:
+                    if is_credential_error(error_code(again)):
+                        _name_connection(again, self.aws_conn_id)
+                    raise
         except CALL_ERRORS as error:
             return wait.on_error(*describe_call_error(error))
         return wait.on_description(response)
+
+    def _forget_connection(self) -> None:
+        """Drop the cached connection and clients, so the next call reads the connection anew."""
+        for name in ("conn_config", "conn", "_client"):
+            self.__dict__.pop(name, None)
 
     def wait(self, wait: EntityWait) -> dict[str, Any]:
         """
@@ -294,9 +502,9 @@ class MachineLearningHook(AwsGenericHook):
         output_uri: str,
         batch_prediction_name: str | None = None,
     ) -> dict[str, Any]:
-        """Create a batch prediction or reattach to an earlier try's (see :meth:`submit`)."""
+        """Create a batch prediction or reattach to an earlier try's (see :meth:`submit`); return it."""
         request = batch_prediction_request(ml_model_id, data_source_id, output_uri, batch_prediction_name)
-        return self.submit(BATCH_PREDICTION, batch_prediction_id, request)
+        return self.submit(BATCH_PREDICTION, batch_prediction_id, request).description
 
     # -- results -----------------------------------------------------------------------------
 
@@ -369,39 +577,32 @@ class MachineLearningHook(AwsGenericHook):
 
     # -- async -------------------------------------------------------------------------------
 
-    def _client_key(self) -> str:
-        config = getattr(self._config, "_user_provided_options", None)
-        # A new generation of clients every so often picks up rotated keys or an edited connection
-        # for the triggers that start from then on; the old one closes when its last user leaves.
-        generation = int(time.monotonic() // CLIENT_GENERATION_SECONDS)
-        return json.dumps(
-            [self.aws_conn_id, self._region_name, self._verify, config, generation],
-            sort_keys=True,
-            default=str,
-        )
-
     @asynccontextmanager
-    async def async_client(self) -> AsyncIterator[Any]:
-        """An aiobotocore client shared with every other user of the same settings in this loop."""
-        async with shared_clients.client(self._client_key(), self.get_async_conn) as client:
-            yield client
+    async def async_client(self) -> AsyncIterator[SharedClient]:
+        """The aiobotocore client shared with every other user of the same settings in this loop."""
+        async with shared_clients.client(self) as shared:
+            yield shared
 
-    async def poll_async(self, client: Any, wait: EntityWait) -> WaitResult | float:
-        """Call ``Get<Kind>`` once with an aiobotocore client and let ``wait`` judge the answer."""
+    async def poll_async(self, shared: SharedClient, wait: EntityWait) -> WaitResult | float:
+        """Call ``Get<Kind>`` once on the shared client and let ``wait`` judge the answer."""
         try:
-            response = await self._call(client, "Get", wait.kind, wait.entity_id)
+            response = await shared.call(lambda client: self._call(client, "Get", wait.kind, wait.entity_id))
         except CALL_ERRORS as error:
             return wait.on_error(*describe_call_error(error))
         return wait.on_description(response)
 
     async def delete_async(self, kind: EntityKind, entity_id: str) -> None:
         """Mark an object ``DELETED`` from the event loop."""
-        async with self.async_client() as client:
-            await self._call(client, "Delete", kind, entity_id)
+        async with self.async_client() as shared:
+            await shared.call(lambda client: self._call(client, "Delete", kind, entity_id))
 
-    async def describe_batch_predictions_async(self, client: Any, **filters: Any) -> dict[str, Any]:
-        """Call ``DescribeBatchPredictions`` once (one page) with an aiobotocore client."""
-        return await client.describe_batch_predictions(**filters)
+    async def describe_batch_predictions_async(self, shared: SharedClient, **filters: Any) -> dict[str, Any]:
+        """Call ``DescribeBatchPredictions`` once (one page) on the shared client."""
+        return await shared.call(lambda client: client.describe_batch_predictions(**filters))
+
+
+def _describe_differences(differences: Mapping[str, tuple[Any, Any]]) -> str:
+    return "; ".join(f"{key} was {old!r}, now {new!r}" for key, (old, new) in differences.items())
 
 
 def batch_prediction_request(

@@ -13,7 +13,13 @@ from airflow_ml_provider.utils.aws import MachineLearningHookMixin
 from airflow_ml_provider.utils.outlets import annotate_outlets
 from airflow_ml_provider.utils.polling import EntityWait, WaitResult
 from airflow_ml_provider.utils.status import COMPLETED
-from airflow_ml_provider.utils.validation import derive_entity_id, validate_entity_id, validate_entity_name
+from airflow_ml_provider.utils.validation import (
+    derive_entity_id,
+    entity_id_chain,
+    validate_entity_id,
+    validate_entity_name,
+    validate_tags,
+)
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -31,9 +37,11 @@ class MachineLearningCreateOperator(MachineLearningHookMixin, BaseOperator):
     Base of the operators that create an Amazon ML object; subclasses set ``kind`` and the request.
 
     The object's ID is the subclass's ``<kind>_id`` parameter, or, when it is not given, derived
-    from the DAG, task, run and map index, so a retry, or a re-run after a worker died, finds the
-    object an earlier try created and reattaches to it instead of creating another. After an object
-    FAILED or was DELETED, a retry creates one fresh object under the next ID of the same chain.
+    from the DAG, task, run and map index (and ``[amazon_ml] id_namespace``), so a retry, or a
+    re-run after a worker died, finds the object an earlier try created and reattaches to it instead
+    of creating another. After an object FAILED or was DELETED, or once a try that used it succeeded
+    (a cleared task, a reprocessing backfill, a re-created run), the next try creates one fresh object
+    under the next ID of the same chain. XCom ``created`` says whether this try created the object.
 
     :param wait_for_completion: Wait until the object reaches a final status, failing the task
         unless it is COMPLETED.
@@ -44,6 +52,7 @@ class MachineLearningCreateOperator(MachineLearningHookMixin, BaseOperator):
         ``waiter_delay * waiter_max_attempts`` seconds after it began, in both modes.
     :param delete_on_kill: When the task is killed, mark the object DELETED (the service has no
         cancel), also while the task is deferred.
+    :param tags: Tags for the object, as a dict; (re)applied on every try. (templated)
     :param aws_conn_id: The Airflow connection used for AWS credentials. If None or empty, the
         default boto3 behaviour is used.
     :param region_name: AWS region; if not set, the connection's or boto3's default.
@@ -63,6 +72,7 @@ class MachineLearningCreateOperator(MachineLearningHookMixin, BaseOperator):
         waiter_delay: int = DEFAULT_WAITER_DELAY,
         waiter_max_attempts: int = DEFAULT_WAITER_MAX_ATTEMPTS,
         delete_on_kill: bool = False,
+        tags: dict[str, str] | None = None,
         aws_conn_id: str | None = "aws_default",
         region_name: str | None = None,
         verify: bool | str | None = None,
@@ -75,6 +85,7 @@ class MachineLearningCreateOperator(MachineLearningHookMixin, BaseOperator):
         self.waiter_delay = waiter_delay
         self.waiter_max_attempts = waiter_max_attempts
         self.delete_on_kill = delete_on_kill
+        self.tags = tags
         self._set_aws_params(aws_conn_id, region_name, verify, botocore_config)
         self.submitted: dict[str, Any] | None = None
         if self.outlets and not wait_for_completion:
@@ -106,7 +117,8 @@ class MachineLearningCreateOperator(MachineLearningHookMixin, BaseOperator):
         given = getattr(self, self.kind.id_param)
         if given is None and not self._id_given:
             ti = context["ti"]
-            return derive_entity_id(ti.dag_id, ti.task_id, ti.run_id, ti.map_index)
+            namespace = conf.get("amazon_ml", "id_namespace", fallback="") or ""
+            return derive_entity_id(ti.dag_id, ti.task_id, ti.run_id, ti.map_index, namespace)
         return validate_entity_id(self.kind.id_param, given)
 
     def execute(self, context: Context) -> str:
@@ -116,8 +128,11 @@ class MachineLearningCreateOperator(MachineLearningHookMixin, BaseOperator):
             if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
                 raise InvalidParameterError(field, value, "must be a positive number")
         entity_id, request = self._entity_id(context), self.build_request()
-        self.submitted = description = self.hook.submit(self.kind, entity_id, request)
+        tags = validate_tags("tags", self.tags)
+        submission = self.hook.submit(self.kind, entity_id, request, tags)
+        self.submitted = description = submission.description
         entity_id = description[self.kind.id_key]
+        context["ti"].xcom_push(key="created", value=submission.created)
         self.on_submitted(context, description)
         self.link.persist(
             context,
@@ -125,15 +140,14 @@ class MachineLearningCreateOperator(MachineLearningHookMixin, BaseOperator):
             aws_partition=self.hook.conn_partition,
             entity_id=entity_id,
         )
-        if not self.wait_for_completion:
-            return entity_id
-        if description["Status"] == COMPLETED:
-            return self._completed(context, description)
+        if not self.wait_for_completion or description["Status"] == COMPLETED:
+            return self._succeed(context, description)
         deadline = time.time() + self.waiter_delay * self.waiter_max_attempts
         if self.deferrable:
             self.defer(
                 trigger=self._trigger(entity_id, deadline),
                 method_name="execute_complete",
+                kwargs={"entity_id": entity_id},
                 # Only a safety net: the trigger reports its own timeout at the deadline.
                 timeout=timedelta(seconds=deadline - time.time() + 2 * self.waiter_delay + 60),
             )
@@ -144,17 +158,23 @@ class MachineLearningCreateOperator(MachineLearningHookMixin, BaseOperator):
             max_attempts=self.waiter_max_attempts,
             deadline=deadline,
         )
-        return self._completed(context, self.hook.wait(wait))
+        return self._succeed(context, self.hook.wait(wait))
 
     def outlet_extra(self, description: dict[str, Any]) -> dict[str, Any]:
         """The ``extra`` of the asset events emitted for a COMPLETED object."""
         return {self.kind.id_param: description[self.kind.id_key], "status": description["Status"]}
 
-    def _completed(self, context: Context, description: dict[str, Any]) -> str:
-        """Finish a task whose object COMPLETED: tell the outlet assets which object it was."""
+    def _succeed(self, context: Context, description: dict[str, Any]) -> str:
+        """
+        Finish the task: tell the outlet assets which object COMPLETED, then mark the object as used.
+
+        The mark comes last, so that a try that fails before it leaves the object to its retry.
+        """
+        entity_id = description[self.kind.id_key]
         if self.outlets:
             annotate_outlets(self, context, self.outlet_extra(description))
-        return description[self.kind.id_key]
+        self.hook.mark_succeeded(self.kind, entity_id)
+        return entity_id
 
     def _trigger(self, entity_id: str, deadline: float) -> Any:
         from airflow_ml_provider.triggers.base import trigger_for
@@ -168,16 +188,24 @@ class MachineLearningCreateOperator(MachineLearningHookMixin, BaseOperator):
             **self.aws_params,
         )
 
-    def execute_complete(self, context: Context, event: Any = None) -> str:
+    def execute_complete(self, context: Context, event: Any = None, entity_id: str | None = None) -> str:
         """Resume after the trigger fired: return the ID if the object COMPLETED, else raise."""
-        # The ID was recorded with the console link before deferring; the event must be about it.
-        ti = context["ti"]
-        entity_id = ti.xcom_pull(task_ids=ti.task_id, key=self.link.key, map_indexes=ti.map_index)[
-            "entity_id"
-        ]
-        return self._completed(
-            context, WaitResult.from_event(event, self.kind, entity_id).description_or_raise()
-        )
+        description = WaitResult.from_event(
+            event, self.kind, entity_id or self._deferred_entity_id(context, event)
+        ).description_or_raise()
+        self.submitted = description
+        return self._succeed(context, description)
+
+    def _deferred_entity_id(self, context: Context, event: Any) -> str:
+        """
+        The object the task deferred for, when the resume did not pass it on (``airflow dags test``).
+
+        Only an object of this task instance's own ID chain can be it: an event about any other
+        object is then judged foreign.
+        """
+        chain = entity_id_chain(self._entity_id(context))
+        named = event.get("entity_id") if isinstance(event, dict) else None
+        return named if named in chain else chain[0]
 
     def on_kill(self) -> None:
         """Mark the object DELETED if asked to: the service has no way to cancel it."""

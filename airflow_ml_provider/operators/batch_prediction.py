@@ -39,6 +39,7 @@ class CreateBatchPredictionOperator(MachineLearningCreateOperator):
     link = BatchPredictionLink
     template_fields: Sequence[str] = (
         *AWS_TEMPLATE_FIELDS,
+        "tags",
         "batch_prediction_id",
         "batch_prediction_name",
         "ml_model_id",

@@ -35,6 +35,7 @@ class CreateDataSourceFromS3Operator(MachineLearningCreateOperator):
     link = DataSourceLink
     template_fields: Sequence[str] = (
         *AWS_TEMPLATE_FIELDS,
+        "tags",
         "data_source_id",
         "data_source_name",
         "data_location_s3",

@@ -31,6 +31,7 @@ class CreateEvaluationOperator(MachineLearningCreateOperator):
     link = EvaluationLink
     template_fields: Sequence[str] = (
         *AWS_TEMPLATE_FIELDS,
+        "tags",
         "evaluation_id",
         "evaluation_name",
         "ml_model_id",

@@ -47,6 +47,7 @@ class CreateMLModelOperator(MachineLearningCreateOperator):
     link = MLModelLink
     template_fields: Sequence[str] = (
         *AWS_TEMPLATE_FIELDS,
+        "tags",
         "ml_model_id",
         "ml_model_name",
         "ml_model_type",

@@ -83,7 +83,15 @@ class MachineLearningEntitySensor(MachineLearningHookMixin, BaseSensorOperator):
         if not self.deferrable:
             return super().execute(context)
         deadline = time.time() + self.timeout
-        poked = self.poke(context)
+        try:
+            poked = self.poke(context)
+        except AirflowSkipException:
+            raise
+        except Exception as error:
+            # The same rule as a poking sensor's: never_fail skips on any error of a poke.
+            if getattr(self, "never_fail", False):
+                raise AirflowSkipException(f"Skipping as never_fail is set: {error}") from error
+            raise
         if poked:
             return poked.xcom_value
         from airflow_ml_provider.triggers.base import trigger_for
@@ -119,7 +127,7 @@ class MachineLearningEntitySensor(MachineLearningHookMixin, BaseSensorOperator):
             value = self.result(description)
         except (EntityFailedError, AirflowFailException) as error:
             # The same rule whether a poke or the trigger saw the failure.
-            if self.soft_fail:
+            if self.soft_fail or getattr(self, "never_fail", False):
                 raise AirflowSkipException(str(error)) from error
             raise
         annotate_outlets(self, context, self.outlet_extra(description, value))

@@ -129,21 +129,90 @@ class MachineLearningEntityTrigger(BaseTrigger):
         yield TriggerEvent(result.to_event())
 
     async def _wait(self, wait: EntityWait) -> WaitResult:
+        """Poll on the connection's shared client until ``wait`` answers a result."""
         hook = self.hook()
-        if self.kind.name == "batch_prediction":
-            # All waiting batch predictions of a connection share one poller and its list calls.
-            from airflow_ml_provider.triggers.poller import wait_for_batch_prediction
-
-            return await wait_for_batch_prediction(hook, wait)
-        async with hook.async_client() as client:
+        async with hook.async_client() as shared:
             step: WaitResult | float = 0.0
             while not isinstance(step, WaitResult):
                 await asyncio.sleep(step)
-                step = await hook.poll_async(client, wait)
+                step = await hook.poll_async(shared, wait)
             return step
 
     async def on_kill(self) -> None:
-        """Mark the object DELETED when the user kills the deferred task and asked for that."""
-        if self.delete_on_kill:
-            self.log.info("Deleting %s %s as the task was killed", self.kind.title.lower(), self.entity_id)
-            await self.hook().delete_async(self.kind, self.entity_id)
+        """
+        Mark the object DELETED if asked to, when the user killed, cleared or marked the deferred task.
+
+        Airflow also cancels a trigger this way when it merely moves to another triggerer (one that
+        missed its heartbeat comes back and drops what was taken over); the task instance is then still
+        deferred, and the object that the other triggerer waits for is left alone.
+        """
+        if not self.delete_on_kill:
+            return
+        try:
+            state = await task_instance_state(self.task_instance)
+        except Exception as error:
+            # Deleting a job someone still waits for is worse than leaving one running.
+            self.log.warning(
+                "Not deleting %s %s: its task's state is unknown (%s)",
+                self.kind.title.lower(),
+                self.entity_id,
+                error,
+            )
+            return
+        if state == "deferred":
+            self.log.info(
+                "Not deleting %s %s: its task is still deferred, so this trigger moved to another triggerer",
+                self.kind.title.lower(),
+                self.entity_id,
+            )
+            return
+        self.log.info("Deleting %s %s as its task was %s", self.kind.title.lower(), self.entity_id, state)
+        await self.hook().delete_async(self.kind, self.entity_id)
+
+
+async def task_instance_state(task_instance: Any) -> str | None:
+    """
+    The current state of a trigger's task instance, as Airflow's metadata database holds it.
+
+    Airflow 3 asks the API server through the triggerer's supervisor; Airflow 2's triggerer reads
+    the database itself.
+    """
+    if task_instance is None:
+        raise RuntimeError("the triggerer gave this trigger no task instance")
+    from asgiref.sync import sync_to_async
+
+    try:
+        from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+    except ImportError:
+        return await sync_to_async(_database_state)(task_instance)
+    states = await sync_to_async(RuntimeTaskInstance.get_task_states)(
+        dag_id=task_instance.dag_id,
+        task_ids=[task_instance.task_id],
+        run_ids=[task_instance.run_id],
+        map_index=task_instance.map_index,
+    )
+    key = (
+        task_instance.task_id
+        if task_instance.map_index < 0
+        else f"{task_instance.task_id}_{task_instance.map_index}"
+    )
+    state = states.get(task_instance.run_id, {}).get(key)
+    return None if state is None else str(getattr(state, "value", state))
+
+
+def _database_state(task_instance: Any) -> str | None:
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        state = (
+            session.query(TaskInstance.state)
+            .filter_by(
+                dag_id=task_instance.dag_id,
+                task_id=task_instance.task_id,
+                run_id=task_instance.run_id,
+                map_index=task_instance.map_index,
+            )
+            .scalar()
+        )
+    return None if state is None else str(getattr(state, "value", state))

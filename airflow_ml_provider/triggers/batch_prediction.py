@@ -6,6 +6,7 @@ from typing import Any
 
 from airflow_ml_provider.triggers.base import MachineLearningEntityTrigger
 from airflow_ml_provider.utils.entities import BATCH_PREDICTION
+from airflow_ml_provider.utils.polling import EntityWait, WaitResult
 
 
 class BatchPredictionTrigger(MachineLearningEntityTrigger):
@@ -22,3 +23,9 @@ class BatchPredictionTrigger(MachineLearningEntityTrigger):
 
     def __init__(self, *, batch_prediction_id: str, **kwargs: Any) -> None:
         super().__init__(entity_id=batch_prediction_id, **kwargs)
+
+    async def _wait(self, wait: EntityWait) -> WaitResult:
+        # All waiting batch predictions of a connection share one poller and its list calls.
+        from airflow_ml_provider.triggers.poller import wait_for_batch_prediction
+
+        return await wait_for_batch_prediction(self.hook(), wait)

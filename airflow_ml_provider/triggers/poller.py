@@ -26,7 +26,12 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_ml_provider.hooks.machine_learning import CALL_ERRORS, MachineLearningHook, describe_call_error
+from airflow_ml_provider.hooks.machine_learning import (
+    CALL_ERRORS,
+    MachineLearningHook,
+    SharedClient,
+    describe_call_error,
+)
 from airflow_ml_provider.utils.entities import BATCH_PREDICTION
 from airflow_ml_provider.utils.polling import (
     MAX_BACKOFF_FACTOR,
@@ -53,6 +58,9 @@ JOIN_GATHER_SECONDS = 0.1
 # Timers fire a little late; a wait due this close to a cycle's start joins it rather than the next.
 DUE_TOLERANCE_SECONDS = 0.05
 MAX_CONCURRENT_GETS = 20
+# While the lists fail, each cycle asks for at most this many due jobs one by one, those nearest their
+# deadline first; the others count a failed poll and back off, never past their deadline.
+FALLBACK_GETS_PER_CYCLE = 100
 # After the service refuses the list call itself (not a throttle), ask job by job for this many intervals.
 LISTING_REFUSED_INTERVALS = 10
 
@@ -91,7 +99,8 @@ def next_due(cycle_started: float, seconds: float, delay: float) -> float:
     """
     if delay <= 0 or seconds < delay:
         return cycle_started + seconds
-    return max(math.floor((cycle_started + seconds) / delay) * delay, cycle_started + DUE_TOLERANCE_SECONDS)
+    # A cycle that began just before a grid point (within the tolerance) served that point already.
+    return math.floor((cycle_started + seconds + DUE_TOLERANCE_SECONDS) / delay) * delay
 
 
 class BatchPredictionPoller:
@@ -101,8 +110,10 @@ class BatchPredictionPoller:
     It runs while at least one wait is registered and holds the connection's shared aiobotocore
     client meanwhile. A cycle lists the running jobs when that costs fewer calls than asking for each
     due job, then the recently updated ones if a due job is in neither status list, and asks for the
-    rest. A throttled or failing list call counts as a failed poll of every
-    wait in the cycle (each backs off as its :class:`EntityWait` says) and pauses the poller too.
+    rest. A list call that is throttled or fails never decides an answer: listing pauses (backing off)
+    while the due jobs are asked for one by one, nearest deadline first, up to
+    :data:`FALLBACK_GETS_PER_CYCLE` per cycle; the others count a failed poll and back off as their
+    :class:`EntityWait` says, which never carries them past their deadline.
 
     :param hook: The hook of the connection, which makes every call.
     :param key: The connection settings' key in the registry.
@@ -118,7 +129,8 @@ class BatchPredictionPoller:
         self._task: asyncio.Task[None] | None = None
         self._list_calls_estimate = len(LISTED_STATUSES)
         self._refusals_in_a_row = 0
-        self._paused_until = 0.0
+        self._listing_paused_until = 0.0
+        self._listing_failure: tuple[str, str] = ("ThrottlingException", "listing batch predictions failed")
         self._listing_refused_until = 0.0
         self._updated_refused_until = 0.0
         # When the last cycle whose status lists succeeded began; None before the first one.
@@ -152,13 +164,13 @@ class BatchPredictionPoller:
 
     async def _run(self) -> None:
         try:
-            async with self.hook.async_client() as client:
+            async with self.hook.async_client() as shared:
                 while True:
                     due = await self._next_due()
                     if due is None:
                         break
                     try:
-                        await self._cycle(client, due)
+                        await self._cycle(shared, due)
                     except Exception as error:
                         # What the per-job path would raise from its poll ends the waits it hit, as there.
                         for watch in due:
@@ -184,42 +196,72 @@ class BatchPredictionPoller:
                 _forget(self)
                 return None
             now = time.time()
-            start = max(min(watch.due for watch in self.watches), self._paused_until)
+            start = min(watch.due for watch in self.watches)
             if start <= now:
                 return [watch for watch in self.watches if watch.due <= now + DUE_TOLERANCE_SECONDS]
             self._wakeup.clear()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), start - now)
 
-    async def _cycle(self, client: Any, due: list[Watch]) -> None:
+    async def _cycle(self, shared: SharedClient, due: list[Watch]) -> None:
         started = time.time()
         self.cycles += 1
-        listed: dict[str, dict[str, Any]] | None = None
+        listed: dict[str, dict[str, Any]] = {}
+        failure: tuple[str, str] | None = None
         if len(due) > self._list_calls_estimate and started >= self._listing_refused_until:
-            try:
-                listed = await self._list(client, {watch.wait.entity_id for watch in due}, started)
-                self._refusals_in_a_row = 0
-            except CALL_ERRORS as error:
-                code, message = describe_call_error(error)
-                if not is_retryable(code):
-                    log.warning("Listing batch predictions failed (%s: %s); asking job by job", code, message)
-                    self._listing_refused_until = started + LISTING_REFUSED_INTERVALS * _least_delay(due)
-                else:
-                    self._back_off(started, due, code)
-                    for watch in due:
-                        self._settle(watch, watch.observe(watch.wait.on_error, code, message), started)
-                    return
+            if started < self._listing_paused_until:
+                failure = self._listing_failure
+            else:
+                try:
+                    listed = await self._list(shared, {watch.wait.entity_id for watch in due}, started)
+                    self._refusals_in_a_row = 0
+                except CALL_ERRORS as error:
+                    failure = self._listing_failed(started, due, *describe_call_error(error))
         unlisted = []
         for watch in due:
-            description = None if listed is None else listed.get(watch.wait.entity_id)
+            description = listed.get(watch.wait.entity_id)
             if description is None:
                 unlisted.append(watch)
             else:
                 self._settle(watch, watch.observe(watch.wait.on_description, description), started)
+        if failure is not None and len(unlisted) > FALLBACK_GETS_PER_CYCLE:
+            # The nearest deadlines are asked for now; the others back off, each within its deadline.
+            unlisted.sort(key=lambda watch: watch.wait.deadline or math.inf)
+            for watch in unlisted[FALLBACK_GETS_PER_CYCLE:]:
+                self._settle(watch, watch.observe(watch.wait.on_error, *failure), started)
+            unlisted = unlisted[:FALLBACK_GETS_PER_CYCLE]
         if unlisted:
-            await self._get_each(client, unlisted, started)
+            await self._get_each(shared, unlisted, started)
 
-    async def _list(self, client: Any, wanted: set[str], started: float) -> dict[str, dict[str, Any]]:
+    def _listing_failed(
+        self, now: float, due: list[Watch], code: str, message: str
+    ) -> tuple[str, str] | None:
+        """
+        Stop listing for a while after a list call failed; return the failure if it was throttling.
+
+        The service refusing the list call itself (no permission, say) stops listing for
+        :data:`LISTING_REFUSED_INTERVALS` intervals; a retryable failure pauses it, doubling the pause
+        with each failure in a row. Either way the due jobs are asked for one by one meanwhile.
+        """
+        if not is_retryable(code):
+            log.warning("Listing batch predictions failed (%s: %s); asking job by job", code, message)
+            self._listing_refused_until = now + LISTING_REFUSED_INTERVALS * _least_delay(due)
+            return None
+        self._refusals_in_a_row += 1
+        factor = min(2 ** (self._refusals_in_a_row - 1), MAX_BACKOFF_FACTOR)
+        pause = _least_delay(due) * factor
+        self._listing_paused_until = now + pause
+        self._listing_failure = (code, message)
+        log.warning(
+            "Listing batch predictions failed with %s; asking job by job, listing again in %.1f s",
+            code,
+            pause,
+        )
+        return self._listing_failure
+
+    async def _list(
+        self, shared: SharedClient, wanted: set[str], started: float
+    ) -> dict[str, dict[str, Any]]:
         """
         The running jobs, then the recently updated ones if some wanted job is in neither status list.
 
@@ -231,15 +273,15 @@ class BatchPredictionPoller:
         calls = 0
         for status in LISTED_STATUSES:
             filters = {"FilterVariable": "Status", "EQ": status}
-            calls += await self._read_pages(client, filters, listed, missing, MAX_PAGES - calls)
+            calls += await self._read_pages(shared, filters, listed, missing, MAX_PAGES - calls)
         since, self._listed_at = self._listed_at, started
         if missing and since is not None and started >= self._updated_refused_until:
-            calls += await self._list_updated(client, since - UPDATED_SINCE_MARGIN_SECONDS, listed, missing)
+            calls += await self._list_updated(shared, since - UPDATED_SINCE_MARGIN_SECONDS, listed, missing)
         self._list_calls_estimate = max(calls, len(LISTED_STATUSES))
         return listed
 
     async def _list_updated(
-        self, client: Any, since: float, listed: dict[str, dict[str, Any]], missing: set[str]
+        self, shared: SharedClient, since: float, listed: dict[str, dict[str, Any]], missing: set[str]
     ) -> int:
         """
         Add the jobs updated at or after ``since`` to ``listed``; return the calls made.
@@ -251,7 +293,7 @@ class BatchPredictionPoller:
         moment = datetime.datetime.fromtimestamp(since, datetime.timezone.utc)
         filters = {"FilterVariable": "LastUpdatedAt", "GE": moment.isoformat(timespec="milliseconds")}
         try:
-            return await self._read_pages(client, filters, listed, missing, MAX_UPDATED_PAGES)
+            return await self._read_pages(shared, filters, listed, missing, MAX_UPDATED_PAGES)
         except CALL_ERRORS as error:
             code, message = describe_call_error(error)
             if not is_retryable(code):
@@ -270,7 +312,7 @@ class BatchPredictionPoller:
 
     async def _read_pages(
         self,
-        client: Any,
+        shared: SharedClient,
         filters: dict[str, str],
         listed: dict[str, dict[str, Any]],
         missing: set[str],
@@ -280,7 +322,7 @@ class BatchPredictionPoller:
         token, calls = None, 0
         while missing and calls < max_calls:
             page = await self.hook.describe_batch_predictions_async(
-                client,
+                shared,
                 **filters,
                 SortOrder="dsc",
                 Limit=PAGE_LIMIT,
@@ -298,12 +340,12 @@ class BatchPredictionPoller:
     def _least_listed_delay(self) -> float:
         return _least_delay(list(self.watches)) if self.watches else 0.0
 
-    async def _get_each(self, client: Any, watches: list[Watch], started: float) -> None:
+    async def _get_each(self, shared: SharedClient, watches: list[Watch], started: float) -> None:
         limit = asyncio.Semaphore(MAX_CONCURRENT_GETS)
 
         async def poll(watch: Watch) -> WaitResult | float:
             async with limit:
-                return await self.hook.poll_async(client, watch.wait)
+                return await self.hook.poll_async(shared, watch.wait)
 
         # Each poll runs in its trigger's context, for the log lines the wait writes.
         tasks = [watch.observe(asyncio.ensure_future, poll(watch)) for watch in watches]
@@ -323,13 +365,6 @@ class BatchPredictionPoller:
             self.watches.discard(watch)
         else:
             watch.due = next_due(started, step, watch.wait.delay)
-
-    def _back_off(self, now: float, due: list[Watch], code: str) -> None:
-        self._refusals_in_a_row += 1
-        factor = min(2 ** (self._refusals_in_a_row - 1), MAX_BACKOFF_FACTOR)
-        pause = _least_delay(due) * factor
-        self._paused_until = now + pause
-        log.warning("Listing batch predictions failed with %s; pausing the poller %.1f s", code, pause)
 
 
 def _least_delay(watches: list[Watch]) -> float:
@@ -355,7 +390,7 @@ def _forget(poller: BatchPredictionPoller) -> None:
 def poller_for(hook: MachineLearningHook) -> BatchPredictionPoller:
     """The running poller of the hook's connection settings in this event loop, or a new one."""
     pollers = _pollers.setdefault(asyncio.get_running_loop(), {})
-    key = hook._client_key()
+    key = hook.connection_key()
     poller = pollers.get(key)
     if poller is None or poller.stopped:
         poller = pollers[key] = BatchPredictionPoller(hook, key)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -14,10 +16,14 @@ class EntityKind:
 
     :param name: Snake-case name, e.g. ``batch_prediction``; ``<name>_id`` is its ID parameter.
     :param title: Name for messages, e.g. ``Batch prediction``.
-    :param operation: The API's noun, e.g. ``BatchPrediction`` in ``GetBatchPrediction``.
+    :param operation: The API's noun, e.g. ``BatchPrediction`` in ``GetBatchPrediction``; also the
+        ``ResourceType`` of its tags.
     :param create_operation: The create call, e.g. ``CreateBatchPrediction``.
-    :param identity: From a create request, the fields a ``Get`` response must match for an existing
-        object to count as the same one (a retry of the same task) rather than a conflict.
+    :param identity: From a create request, every parameter that shapes the object, normalised so that
+        two requests for the same object compare equal (absent parameters are None). The name is not
+        part of it.
+    :param reported: From a ``Get`` response, those identity parameters the service reports in a form
+        that compares with :attr:`identity`'s.
     """
 
     name: str
@@ -25,6 +31,7 @@ class EntityKind:
     operation: str
     create_operation: str
     identity: Callable[[Mapping[str, Any]], dict[str, Any]]
+    reported: Callable[[Mapping[str, Any]], dict[str, Any]]
 
     @property
     def id_key(self) -> str:
@@ -37,27 +44,94 @@ class EntityKind:
         return f"{self.name}_id"
 
 
+def identity_digest(identity: Mapping[str, Any]) -> str:
+    """A short, stable fingerprint of an identity, kept on the object as a tag."""
+    text = json.dumps(identity, sort_keys=True, separators=(",", ":"))
+    return f"sha256:{hashlib.sha256(text.encode()).hexdigest()}"
+
+
+def identity_differences(
+    identity: Mapping[str, Any], reported: Mapping[str, Any], digest_match: bool | None
+) -> dict[str, tuple[Any, Any]]:
+    """
+    Each identity parameter of a new request that differs from an existing object's, as (old, new).
+
+    ``digest_match`` says whether the object's identity tag matches the request (None when the object
+    has no tag). A parameter the service does not report is named with an unknown old value when the
+    tag shows that something differs and no reported parameter does.
+    """
+    if digest_match:
+        return {}
+    differences = {
+        key: (reported[key], value)
+        for key, value in identity.items()
+        if key in reported and reported[key] != value
+    }
+    if digest_match is False and not differences:
+        differences = {key: (UNREPORTED, value) for key, value in identity.items() if key not in reported}
+    return differences
+
+
+class _Unreported:
+    def __repr__(self) -> str:
+        return "<not reported by the service>"
+
+
+UNREPORTED: Any = _Unreported()
+
+
+def _json_text(value: Any) -> str | None:
+    """A JSON document in one canonical spelling, whatever its key order and spacing."""
+    if value is None or value == "":
+        return None
+    try:
+        return json.dumps(json.loads(value), sort_keys=True, separators=(",", ":"))
+    except (TypeError, ValueError):
+        return str(value)
+
+
 def _batch_prediction_identity(request: Mapping[str, Any]) -> dict[str, Any]:
-    return {key: request[key] for key in ("MLModelId", "BatchPredictionDataSourceId", "OutputUri")}
+    return {key: request.get(key) for key in ("MLModelId", "BatchPredictionDataSourceId", "OutputUri")}
 
 
 def _data_source_identity(request: Mapping[str, Any]) -> dict[str, Any]:
     spec = request["DataSpec"]
-    identity = {
-        "DataLocationS3": spec["DataLocationS3"],
+    return {
+        "DataLocationS3": spec.get("DataLocationS3"),
+        "DataSchema": _json_text(spec.get("DataSchema")),
+        "DataSchemaLocationS3": spec.get("DataSchemaLocationS3"),
+        "DataRearrangement": _json_text(spec.get("DataRearrangement")),
         "ComputeStatistics": bool(request.get("ComputeStatistics", False)),
     }
-    if spec.get("DataRearrangement"):
-        identity["DataRearrangement"] = spec["DataRearrangement"]
-    return identity
+
+
+def _data_source_reported(description: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "DataLocationS3": description.get("DataLocationS3"),
+        "DataRearrangement": _json_text(description.get("DataRearrangement")),
+        "ComputeStatistics": bool(description.get("ComputeStatistics", False)),
+    }
 
 
 def _ml_model_identity(request: Mapping[str, Any]) -> dict[str, Any]:
-    return {key: request[key] for key in ("MLModelType", "TrainingDataSourceId")}
+    parameters = request.get("Parameters")
+    return {
+        "MLModelType": request.get("MLModelType"),
+        "TrainingDataSourceId": request.get("TrainingDataSourceId"),
+        "Parameters": None if not parameters else {str(k): str(v) for k, v in sorted(parameters.items())},
+        "Recipe": _json_text(request.get("Recipe")),
+        "RecipeUri": request.get("RecipeUri"),
+    }
+
+
+def _ml_model_reported(description: Mapping[str, Any]) -> dict[str, Any]:
+    # The service reports the training parameters with its defaults filled in and the recipe only as
+    # text it may have reformatted: neither compares with a request, so only the tag covers them.
+    return {key: description.get(key) for key in ("MLModelType", "TrainingDataSourceId")}
 
 
 def _evaluation_identity(request: Mapping[str, Any]) -> dict[str, Any]:
-    return {key: request[key] for key in ("MLModelId", "EvaluationDataSourceId")}
+    return {key: request.get(key) for key in ("MLModelId", "EvaluationDataSourceId")}
 
 
 BATCH_PREDICTION = EntityKind(
@@ -66,11 +140,21 @@ BATCH_PREDICTION = EntityKind(
     "BatchPrediction",
     "CreateBatchPrediction",
     _batch_prediction_identity,
+    _batch_prediction_identity,
 )
 DATA_SOURCE = EntityKind(
-    "data_source", "Data source", "DataSource", "CreateDataSourceFromS3", _data_source_identity
+    "data_source",
+    "Data source",
+    "DataSource",
+    "CreateDataSourceFromS3",
+    _data_source_identity,
+    _data_source_reported,
 )
-ML_MODEL = EntityKind("ml_model", "ML model", "MLModel", "CreateMLModel", _ml_model_identity)
-EVALUATION = EntityKind("evaluation", "Evaluation", "Evaluation", "CreateEvaluation", _evaluation_identity)
+ML_MODEL = EntityKind(
+    "ml_model", "ML model", "MLModel", "CreateMLModel", _ml_model_identity, _ml_model_reported
+)
+EVALUATION = EntityKind(
+    "evaluation", "Evaluation", "Evaluation", "CreateEvaluation", _evaluation_identity, _evaluation_identity
+)
 
 ENTITY_KINDS = {kind.name: kind for kind in (BATCH_PREDICTION, DATA_SOURCE, ML_MODEL, EVALUATION)}

@@ -41,6 +41,20 @@ RETRYABLE_ERROR_CODES = frozenset(
         "RequestTimeoutException",
     }
 )
+# Error codes by which the service refuses the caller's credentials: an expired session token or signature,
+# a key it does not know (rotated away). New credentials from the connection may cure them; nothing else will.
+CREDENTIAL_ERROR_CODES = frozenset(
+    {
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "RequestExpired",
+        "UnrecognizedClientException",
+        "InvalidClientTokenId",
+        "InvalidSignatureException",
+        "SignatureDoesNotMatch",
+        "AuthFailure",
+    }
+)
 MAX_BACKOFF_FACTOR = 8
 # A wait logs a status when it first sees it, then at every attempt number divisible by this while the
 # status stays the same: a week-long wait of the default 30 s delay writes about 2,000 lines, not 20,000.
@@ -54,6 +68,11 @@ def is_retryable(code: str) -> bool:
     botocore names an error without a JSON body (a proxy's 502, say) by its HTTP status.
     """
     return code in RETRYABLE_ERROR_CODES or (code.isdigit() and (code.startswith("5") or code == "429"))
+
+
+def is_credential_error(code: str) -> bool:
+    """Whether the service refused the caller's credentials, which reading the connection again may cure."""
+    return code in CREDENTIAL_ERROR_CODES
 
 
 EVENT_KEYS = frozenset({"status", "entity_kind", "entity_id", "description", "message"})
@@ -152,6 +171,8 @@ class WaitResult:
             and outcome_of(event["description"].get("Status")) is Outcome.SUCCESS
         ):
             problem = "the trigger event claims success without a COMPLETED object"
+        elif _describes_another(event, kind, entity_id):
+            problem = f"the trigger event describes {kind.id_key} {event['description'].get(kind.id_key)!r}"
         if problem:
             return cls(Outcome.ERROR, kind, entity_id, None, f"Malformed trigger event: {problem}")
         error_code = event.get("error_code")
@@ -163,6 +184,14 @@ class WaitResult:
             event["message"],
             error_code if isinstance(error_code, str) else None,
         )
+
+
+def _describes_another(event: Mapping[str, Any], kind: EntityKind, entity_id: str) -> bool:
+    """Whether the event's description is of another object; a success must name this one."""
+    description = event["description"]
+    if description is None or (kind.id_key not in description and event["status"] != Outcome.SUCCESS):
+        return False
+    return description.get(kind.id_key) != entity_id
 
 
 @dataclass

@@ -79,34 +79,54 @@ def _slug(text: str, length: int) -> str:
     return re.sub(r"[^a-zA-Z0-9_.-]+", "-", text).strip("-.")[:length] or "x"
 
 
-def derive_entity_id(dag_id: str, task_id: str, run_id: str, map_index: int | None) -> str:
+def derive_entity_id(
+    dag_id: str, task_id: str, run_id: str, map_index: int | None, namespace: str = ""
+) -> str:
     """
     Build the ID of the object a task instance creates: the same on every try, unique per instance.
 
     The service keeps a namespace per kind of object, so one function serves all kinds.
 
     It reads ``<dag>.<task>.<hash>`` so the console stays legible, with the hash of all four
-    parts guaranteeing uniqueness, and leaves room for :func:`retry_entity_id`.
+    parts guaranteeing uniqueness, and leaves room for :func:`retry_entity_id`. A ``namespace``
+    (``[amazon_ml] id_namespace``) enters the hash, so two Airflow deployments on one account, whose
+    run IDs coincide, never share an object; empty, the IDs are those of earlier releases.
     """
     index = -1 if map_index is None else map_index
-    digest = hashlib.sha256(f"{dag_id}\x00{task_id}\x00{run_id}\x00{index}".encode()).hexdigest()[:16]
+    parts = f"{dag_id}\x00{task_id}\x00{run_id}\x00{index}"
+    if namespace:
+        parts = f"{namespace}\x00{parts}"
+    digest = hashlib.sha256(parts.encode()).hexdigest()[:16]
     room = ENTITY_ID_MAX_LENGTH - _RETRY_SUFFIX_ROOM - len(digest) - 2
     dag_part = _slug(dag_id, room // 2)
     task_part = _slug(task_id, room - len(dag_part))
     return f"{dag_part}.{task_part}.{digest}"
 
 
+# A task instance that needed more fresh objects than this is misconfigured, not unlucky.
+MAX_GENERATIONS = 100
+
+
 def retry_entity_id(base_id: str, generation: int) -> str:
     """
-    Return the ID of a task's ``generation``-th object after earlier ones FAILED or were DELETED.
+    Return the ID of a task's ``generation``-th object after earlier ones were passed over.
 
-    Generation 0 is ``base_id`` itself; later ones append ``-r<n>``, shortening the base if needed
-    so the ID stays within 64 characters, so every retry can find the objects of the ones before.
+    Generation 0 is ``base_id`` itself; later ones append ``-r<n>``. When that would pass 64
+    characters, the end of the base gives way to a hash of the whole base, so that two long IDs
+    differing only in their last characters keep distinct chains.
     """
     if generation == 0:
         return base_id
     suffix = f"-r{generation}"
-    return f"{base_id[: ENTITY_ID_MAX_LENGTH - len(suffix)]}{suffix}"
+    if len(base_id) + len(suffix) <= ENTITY_ID_MAX_LENGTH:
+        return f"{base_id}{suffix}"
+    digest = hashlib.sha256(base_id.encode()).hexdigest()[:8]
+    return f"{base_id[: ENTITY_ID_MAX_LENGTH - len(suffix) - len(digest) - 1]}.{digest}{suffix}"
+
+
+def entity_id_chain(base_id: str) -> list[str]:
+    """Every ID the objects of a task instance whose first ID is ``base_id`` may have, in order."""
+    return [retry_entity_id(base_id, generation) for generation in range(MAX_GENERATIONS)]
 
 
 def json_document(field: str, value: Any) -> str | None:
@@ -123,6 +143,46 @@ def json_document(field: str, value: Any) -> str | None:
         if isinstance(parsed, dict):
             return value
     raise InvalidParameterError(field, value, "must be a JSON object, as a dict or as JSON text")
+
+
+TAG_KEY_MAX_LENGTH = 128
+TAG_VALUE_MAX_LENGTH = 256
+_TAG_PUNCTUATION = frozenset("_.:/=+-@")
+# Prefixes the user's tags may not use: AWS reserves one, the provider keeps its own tags under the other.
+RESERVED_TAG_PREFIXES = ("aws:", "airflow-ml-provider:")
+
+
+def validate_tags(field: str, value: Any) -> dict[str, str]:
+    """
+    Return tags given as a dict (or as boto3's ``[{"Key": ..., "Value": ...}]``) as a dict, else raise.
+
+    Keys are 1-128 and values 0-256 letters, digits, spaces and ``_.:/=+-@``, as the service requires.
+    """
+    if value is None:
+        return {}
+    if isinstance(value, list) and all(isinstance(tag, dict) and "Key" in tag for tag in value):
+        value = {tag["Key"]: tag.get("Value", "") for tag in value}
+    if not isinstance(value, dict):
+        raise InvalidParameterError(field, value, "must be a dict of tag keys to values")
+    for key, tag_value in value.items():
+        _check_tag_text(field, key, 1, TAG_KEY_MAX_LENGTH, "key")
+        _check_tag_text(field, tag_value, 0, TAG_VALUE_MAX_LENGTH, "value")
+        if key.lower().startswith(RESERVED_TAG_PREFIXES):
+            raise InvalidParameterError(
+                field, key, f"tag keys must not start with {' or '.join(map(repr, RESERVED_TAG_PREFIXES))}"
+            )
+    return dict(value)
+
+
+def _check_tag_text(field: str, text: Any, least: int, most: int, what: str) -> None:
+    if not isinstance(text, str) or not least <= len(text) <= most:
+        raise InvalidParameterError(
+            field, text, f"a tag {what} must be a string of {least}-{most} characters"
+        )
+    if any(not (char.isalnum() or char.isspace() or char in _TAG_PUNCTUATION) for char in text):
+        raise InvalidParameterError(
+            field, text, f"a tag {what} may hold only letters, digits, spaces and _.:/=+-@"
+        )
 
 
 def validate_choice(field: str, value: Any, choices: tuple[str, ...]) -> str:

@@ -15,7 +15,7 @@ from airflow_ml_provider.exceptions import BatchPredictionFailedError, InvalidPa
 from airflow_ml_provider.triggers.batch_prediction import BatchPredictionTrigger
 from airflow_ml_provider.utils.validation import derive_entity_id
 from tests.conftest import BUCKET
-from tests.runtime import context_for, resume_after_deferral
+from tests.runtime import context_for, resume_after_deferral, worker_dies
 
 
 @pytest.fixture
@@ -50,6 +50,7 @@ def test_templated_fields_cover_every_service_parameter():
         "aws_conn_id",
         "region_name",
         "verify",
+        "tags",
         "batch_prediction_id",
         "batch_prediction_name",
         "ml_model_id",
@@ -78,10 +79,14 @@ def test_a_retry_after_the_worker_died_reattaches_instead_of_creating_a_second_j
     identity = {"dag_id": "nightly", "task_id": "score", "run_id": run_id()}
     emulator.reset_call_counts()
     first_try = operator_for(output_uri=f"s3://{BUCKET}/retry/")
-    first_id = first_try.execute(context_for(**identity))
-    # The first try's XComs are lost with its worker; the retry starts from nothing but the task instance.
+    # The worker dies right after the create call: nothing of the first try survives but the job.
+    first_try.on_submitted = worker_dies
+    with pytest.raises(SystemExit):
+        first_try.execute(context_for(**identity))
     second_try = operator_for(output_uri=f"s3://{BUCKET}/retry/")
-    assert second_try.execute(context_for(**identity)) == first_id
+    context = context_for(**identity)
+    assert second_try.execute(context) == derive_entity_id("nightly", "score", identity["run_id"], -1)
+    assert context["ti"].xcoms["created"] is False
     assert emulator.call_counts()["CreateBatchPrediction"] == 1
 
 

@@ -23,7 +23,7 @@ from airflow_ml_provider.hooks.machine_learning import MachineLearningHook
 from airflow_ml_provider.triggers.data_source import DataSourceTrigger
 from airflow_ml_provider.utils.entities import ML_MODEL
 from tests.conftest import BUCKET, wait_for_status
-from tests.runtime import context_for, resume_after_deferral
+from tests.runtime import context_for, resume_after_deferral, worker_dies
 
 WAIT = {"wait_for_completion": True, "deferrable": False, "waiter_delay": 0.1, "waiter_max_attempts": 600}
 
@@ -63,7 +63,11 @@ def test_a_data_source_is_created_once_and_a_retry_reattaches(iris_location, emu
         "compute_statistics": True,
         **WAIT,
     }
-    first = CreateDataSourceFromS3Operator(**arguments).execute(context)
+    first_try = CreateDataSourceFromS3Operator(**arguments)
+    first_try.hook.mark_succeeded = worker_dies
+    with pytest.raises(SystemExit):
+        first_try.execute(context)
+    first = context["ti"].xcoms["ml_data_source"]["entity_id"]
     again = CreateDataSourceFromS3Operator(**arguments).execute(run_context() | {"ti": context["ti"]})
     assert first == again
     assert emulator.call_counts()["CreateDataSourceFromS3"] == 1

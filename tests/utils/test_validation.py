@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from airflow_ml_provider.exceptions import InvalidParameterError
 from airflow_ml_provider.utils.validation import (
     derive_entity_id,
+    entity_id_chain,
     exactly_one,
     json_document,
     normalize_output_uri,
@@ -16,6 +18,7 @@ from airflow_ml_provider.utils.validation import (
     validate_entity_id,
     validate_entity_name,
     validate_s3_url,
+    validate_tags,
 )
 
 ID_PATTERN = re.compile(r"[a-zA-Z0-9_.-]{1,64}")
@@ -119,8 +122,51 @@ def test_derived_ids_stay_valid_for_long_and_odd_names():
 def test_retry_ids_form_a_chain_every_try_can_walk():
     assert retry_entity_id("job", 0) == "job"
     assert retry_entity_id("job", 1) == "job-r1"
-    assert retry_entity_id("j" * 64, 12) == "j" * 60 + "-r12"
     assert len({retry_entity_id("job", generation) for generation in range(50)}) == 50
+    assert entity_id_chain("job")[:3] == ["job", "job-r1", "job-r2"]
+
+
+def test_long_explicit_ids_that_differ_only_at_the_end_keep_distinct_chains():
+    first, second = "j" * 63 + "a", "j" * 63 + "b"
+    for generation in (1, 12, 99):
+        retried = {retry_entity_id(first, generation), retry_entity_id(second, generation)}
+        assert len(retried) == 2
+        assert all(len(entity_id) <= 64 and ID_PATTERN.fullmatch(entity_id) for entity_id in retried)
+    assert retry_entity_id("j" * 60, 1) == "j" * 60 + "-r1"
+
+
+def test_an_id_namespace_separates_deployments_and_its_absence_keeps_todays_ids():
+    identity = ("scoring", "create", "scheduled__2026-01-01", -1)
+    assert derive_entity_id(*identity, namespace="") == derive_entity_id(*identity)
+    # The IDs of earlier releases: the hash of the four parts alone.
+    digest = hashlib.sha256(b"scoring\x00create\x00scheduled__2026-01-01\x00-1").hexdigest()[:16]
+    assert derive_entity_id(*identity) == f"scoring.create.{digest}"
+    staging = derive_entity_id(*identity, namespace="staging")
+    production = derive_entity_id(*identity, namespace="production")
+    assert len({staging, production, derive_entity_id(*identity)}) == 3
+    assert all(ID_PATTERN.fullmatch(entity_id) for entity_id in (staging, production))
+
+
+def test_tags_are_checked_as_the_service_checks_them():
+    assert validate_tags("tags", None) == {}
+    assert validate_tags("tags", {"team": "scoring", "cost-center": "4711"}) == {
+        "team": "scoring",
+        "cost-center": "4711",
+    }
+    assert validate_tags("tags", [{"Key": "team", "Value": "x"}]) == {"team": "x"}
+    for bad, rule in [
+        ({"aws:owner": "x"}, "must not start with"),
+        ({"airflow-ml-provider:succeeded": "true"}, "must not start with"),
+        ({"": "x"}, "1-128 characters"),
+        ({"k" * 129: "x"}, "1-128 characters"),
+        ({"team": "v" * 257}, "0-256 characters"),
+        ({"team": "a#b"}, "letters, digits"),
+        ({"team": 3}, "0-256 characters"),
+        (["team"], "dict of tag keys"),
+    ]:
+        with pytest.raises(InvalidParameterError, match=rule) as error:
+            validate_tags("tags", bad)
+        assert error.value.field == "tags"
 
 
 def test_json_documents_accept_dicts_and_json_text_only():
