@@ -56,6 +56,7 @@ def emulator(ml_emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Iterator
         latency=0.0,
         operations=None,
         unavailable=False,
+        refused_access_keys={},
     )
 
 

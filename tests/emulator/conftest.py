@@ -28,7 +28,14 @@ def _default_settings(request: pytest.FixtureRequest) -> Iterator[None]:
     if "emulator" in request.fixturenames:
         emulator = request.getfixturevalue("emulator")
         emulator.configure(
-            **SETTINGS, throttle_rate=0.0, error_rate=0.0, latency=0.0, operations=None, unavailable=False
+            **SETTINGS,
+            throttle_rate=0.0,
+            error_rate=0.0,
+            latency=0.0,
+            operations=None,
+            unavailable=False,
+            refused_access_keys={},
+            tag_limit=10,
         )
 
 

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 
 import pytest
 
 from airflow_ml_provider.exceptions import BatchPredictionFailedError, ServiceRejectedError, WaitTimeoutError
-from airflow_ml_provider.hooks.machine_learning import MachineLearningHook, shared_clients
+from airflow_ml_provider.hooks.machine_learning import (
+    REQUEST_TAG,
+    SUCCEEDED_TAG,
+    MachineLearningHook,
+    batch_prediction_request,
+    shared_clients,
+)
 from airflow_ml_provider.utils.entities import BATCH_PREDICTION
 from airflow_ml_provider.utils.polling import EntityWait, WaitResult
 from airflow_ml_provider.utils.status import Outcome
@@ -184,3 +191,41 @@ async def test_async_polls_share_one_client_and_close_it_when_the_last_user_leav
     )
     assert [result.outcome for result in results] == [Outcome.SUCCESS] * 5
     assert shared_clients.open_count() == 0
+
+
+def test_a_wait_in_the_worker_outlives_a_key_rotation(emulator, request_for, monkeypatch):
+    def connection_with_key(access_key):
+        connection = json.loads(emulator.connection_json())
+        connection.update(login=access_key, password=f"secret-of-{access_key}")
+        return json.dumps(connection)
+
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", connection_with_key("old-key"))
+    hook = MachineLearningHook()
+    batch_prediction_id = unique("bp")
+    hook.submit_batch_prediction(batch_prediction_id=batch_prediction_id, **request_for())
+    emulator.configure(refused_access_keys={"old-key": "UnrecognizedClientException"})
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", connection_with_key("new-key"))
+    assert wait_for(hook, batch_prediction_id)["Status"] == "COMPLETED"
+    # A key that is simply wrong is still refused, and the error says which connection holds it.
+    emulator.configure(refused_access_keys={"new-key": "UnrecognizedClientException"})
+    with pytest.raises(ServiceRejectedError, match="Airflow connection 'aws_default'"):
+        wait_for(hook, batch_prediction_id)
+
+
+def test_the_provider_tags_every_object_it_creates_and_marks_what_a_successful_try_used(hook, request_for):
+    batch_prediction_id = unique("bp")
+    submission = hook.submit(BATCH_PREDICTION, batch_prediction_id, _request(request_for()), {"team": "x"})
+    assert submission.created is True
+    tags = hook.get_tags(BATCH_PREDICTION, batch_prediction_id)
+    assert tags["team"] == "x"
+    assert tags[REQUEST_TAG].startswith("sha256:")
+    assert SUCCEEDED_TAG not in tags
+    hook.mark_succeeded(BATCH_PREDICTION, batch_prediction_id)
+    again = hook.submit(BATCH_PREDICTION, batch_prediction_id, _request(request_for()))
+    assert (again.created, again.description["BatchPredictionId"]) == (True, f"{batch_prediction_id}-r1")
+
+
+def _request(arguments):
+    return batch_prediction_request(
+        arguments["ml_model_id"], arguments["data_source_id"], arguments["output_uri"], None
+    )

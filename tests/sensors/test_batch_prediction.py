@@ -150,6 +150,35 @@ async def test_soft_fail_skips_instead_in_both_modes(submit, emulator, deferrabl
         await run_sensor(sensor)
 
 
+@pytest.mark.parametrize("deferrable", [False, True])
+async def test_never_fail_skips_a_failure_seen_by_the_first_poke_in_both_modes(submit, emulator, deferrable):
+    batch_prediction_id = submit()
+    emulator.fail_job(batch_prediction_id, message="broken")
+    sensor = BatchPredictionSensor(
+        task_id="wait", batch_prediction_id=batch_prediction_id, deferrable=deferrable, never_fail=True
+    )
+    with pytest.raises(AirflowSkipException):
+        await run_sensor(sensor)
+
+
+async def test_never_fail_skips_a_failure_seen_while_deferred(submit, emulator):
+    emulator.configure(job_duration=60)
+    batch_prediction_id = submit()
+    sensor = BatchPredictionSensor(
+        task_id="wait",
+        batch_prediction_id=batch_prediction_id,
+        deferrable=True,
+        never_fail=True,
+        poke_interval=0.1,
+    )
+    context = context_for()
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor.execute(context)
+    emulator.fail_job(batch_prediction_id, message="broken")
+    with pytest.raises(AirflowSkipException, match="broken"):
+        await resume_after_deferral(sensor, context, deferred.value)
+
+
 @pytest.mark.parametrize(
     "event",
     [

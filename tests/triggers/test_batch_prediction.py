@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 import time
+from types import SimpleNamespace
+
+import pytest
 
 from airflow_ml_provider.hooks.machine_learning import MachineLearningHook
+from airflow_ml_provider.triggers import base as trigger_base
 from airflow_ml_provider.triggers.base import MachineLearningEntityTrigger
 from airflow_ml_provider.triggers.batch_prediction import BatchPredictionTrigger
 from tests.runtime import run_trigger
@@ -123,13 +127,39 @@ async def test_an_unexpected_exception_becomes_an_error_event_with_its_reason(mo
     ]
 
 
-async def test_on_kill_deletes_the_job_only_when_asked(submit):
-    kept, deleted = submit(), submit()
-    await BatchPredictionTrigger(batch_prediction_id=kept).on_kill()
-    await BatchPredictionTrigger(batch_prediction_id=deleted, delete_on_kill=True).on_kill()
-    hook = MachineLearningHook()
-    assert hook.get_batch_prediction(kept)["Status"] != "DELETED"
-    assert hook.get_batch_prediction(deleted)["Status"] == "DELETED"
+@pytest.mark.parametrize(
+    ("delete_on_kill", "task_state", "deleted"),
+    [
+        (False, "failed", False),
+        # The user marked the task failed or successful, or cleared it.
+        (True, "failed", True),
+        (True, "success", True),
+        (True, None, True),
+        # Still deferred: the trigger merely moved to another triggerer, which waits on the job.
+        (True, "deferred", False),
+        # Unknown: deleting a job someone still waits for is worse than leaving one running.
+        (True, RuntimeError("the API server did not answer"), False),
+    ],
+)
+async def test_on_kill_deletes_the_job_only_when_the_user_acted_on_the_task(
+    submit, monkeypatch, delete_on_kill, task_state, deleted
+):
+    asked = []
+
+    async def state_of(task_instance):
+        asked.append(task_instance)
+        if isinstance(task_state, Exception):
+            raise task_state
+        return task_state
+
+    monkeypatch.setattr(trigger_base, "task_instance_state", state_of)
+    batch_prediction_id = submit()
+    trigger = BatchPredictionTrigger(batch_prediction_id=batch_prediction_id, delete_on_kill=delete_on_kill)
+    trigger.task_instance = SimpleNamespace(dag_id="d", task_id="t", run_id="r", map_index=-1)
+    await trigger.on_kill()
+    status = MachineLearningHook().get_batch_prediction(batch_prediction_id)["Status"]
+    assert (status == "DELETED") is deleted
+    assert len(asked) == (1 if delete_on_kill else 0)
 
 
 async def test_an_unreachable_endpoint_is_retried_until_the_limit_not_failed_at_once(monkeypatch, emulator):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -14,7 +15,9 @@ from botocore.exceptions import EndpointConnectionError
 
 from airflow_ml_provider.emulator import Emulator
 from airflow_ml_provider.emulator.datasets import TINY_CSV, TINY_SCHEMA
+from airflow_ml_provider.hooks import machine_learning
 from airflow_ml_provider.hooks.machine_learning import MachineLearningHook, shared_clients
+from airflow_ml_provider.triggers import poller
 from airflow_ml_provider.triggers.batch_prediction import BatchPredictionTrigger
 from airflow_ml_provider.triggers.poller import polled_waits, running_pollers
 
@@ -67,7 +70,9 @@ def connection(emulator: Emulator, monkeypatch: pytest.MonkeyPatch, tmp_path: An
     monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", emulator.connection_json())
     monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
     yield
-    emulator.configure(**SETTINGS, throttle_rate=0.0, error_rate=0.0, operations=None, seed=None)
+    emulator.configure(
+        **SETTINGS, throttle_rate=0.0, error_rate=0.0, operations=None, seed=None, refused_access_keys={}
+    )
 
 
 def create_jobs(ml: Any, model: tuple[str, str], count: int) -> list[str]:
@@ -256,26 +261,155 @@ async def test_throttling_and_server_errors_still_end_every_wait(
     assert details["DescribeBatchPredictions"]["injected"] + details["GetBatchPrediction"]["injected"] > 0
 
 
-async def test_a_throttled_list_counts_as_an_attempt_and_slows_the_poller(
+async def test_a_throttled_list_never_changes_an_answer(
+    emulator: Emulator, ml: Any, model: tuple[str, str]
+) -> None:
+    ids = create_jobs(ml, model, 5)
+    for batch_prediction_id in ids:
+        emulator.set_status(batch_prediction_id, "COMPLETED")
+    emulator.configure(throttle_rate=1.0, operations=["DescribeBatchPredictions"])
+    emulator.reset_call_counts()
+    started = time.time()
+    triggers = [
+        trigger(job, waiter_delay=1.0, deadline=started + 6, botocore_config=NO_RETRIES) for job in ids
+    ]
+
+    events = await events_of(triggers)
+
+    assert [each[0]["status"] for each in events] == ["success"] * 5
+    assert time.time() - started < 2
+    details = emulator.call_details()
+    assert details["DescribeBatchPredictions"]["injected"] >= 1
+    assert details["GetBatchPrediction"]["succeeded"] == 5
+
+
+async def test_while_everything_is_throttled_each_wait_ends_at_its_deadline_not_later(
     emulator: Emulator, ml: Any, model: tuple[str, str]
 ) -> None:
     emulator.configure(job_duration=30)
     ids = create_jobs(ml, model, 5)
-    emulator.configure(throttle_rate=1.0, operations=["DescribeBatchPredictions"])
-    emulator.reset_call_counts()
+    emulator.configure(throttle_rate=1.0, operations=["DescribeBatchPredictions", "GetBatchPrediction"])
+    started = time.time()
     triggers = [
-        trigger(batch_prediction_id, waiter_delay=0.2, waiter_max_attempts=4, botocore_config=NO_RETRIES)
-        for batch_prediction_id in ids
+        trigger(job, waiter_delay=1.0, deadline=started + 3, botocore_config=NO_RETRIES) for job in ids
     ]
 
-    started = time.monotonic()
     events = await events_of(triggers)
 
     assert [each[0]["status"] for each in events] == ["timeout"] * 5
-    assert all("4 polls made" in each[0]["message"] for each in events)
-    # Four cycles, one throttled list call each, each pause twice the one before.
-    assert emulator.call_counts().get("DescribeBatchPredictions", 0) <= 4
-    assert time.monotonic() - started >= 0.4 + 0.8
+    assert all("the deadline passed" in each[0]["message"] for each in events)
+    # Backing off (1, 2, 4 s ...) never carries a wait past its deadline.
+    assert 3 <= time.time() - started < 3 + 1
+
+
+async def test_while_lists_fail_the_nearest_deadlines_are_asked_for_first_and_gets_are_bounded(
+    emulator: Emulator, ml: Any, model: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(poller, "FALLBACK_GETS_PER_CYCLE", 3)
+    ids = create_jobs(ml, model, 8)
+    for batch_prediction_id in ids:
+        emulator.set_status(batch_prediction_id, "COMPLETED")
+    emulator.configure(throttle_rate=1.0, operations=["DescribeBatchPredictions"])
+    emulator.reset_call_counts()
+    started = time.time()
+    # The last three jobs have the nearest deadlines.
+    deadlines = [started + 60 - index for index in range(8)]
+    finished: dict[str, float] = {}
+
+    async def run(one: BatchPredictionTrigger) -> None:
+        async for event in one.run():
+            assert event.payload["status"] == "success"
+            finished[event.payload["entity_id"]] = time.time()
+
+    await asyncio.wait_for(
+        asyncio.gather(
+            *(
+                run(trigger(job, waiter_delay=0.5, deadline=deadline, botocore_config=NO_RETRIES))
+                for job, deadline in zip(ids, deadlines, strict=True)
+            )
+        ),
+        timeout=30,
+    )
+
+    first_cycle = sorted(finished, key=finished.__getitem__)[:3]
+    assert set(first_cycle) == set(ids[-3:])
+    assert max(finished[job] for job in ids[-3:]) + 0.3 < min(finished[job] for job in ids[:-3])
+    assert emulator.call_details()["GetBatchPrediction"]["succeeded"] == 8
+
+
+def test_a_wait_pulled_into_a_cycle_just_before_its_grid_point_is_not_polled_again_at_once():
+    delay = 5.0
+    grid = 1_000_000.0
+    # Due at the grid point, served by a cycle that began 0.03 s early: next at the following point.
+    assert poller.next_due(grid - 0.03, delay, delay) == grid + delay
+    assert poller.next_due(grid, delay, delay) == grid + delay
+    assert poller.next_due(grid + 1.0, delay, delay) == grid + delay
+    # A shorter sleep (a deadline close by) is kept exact.
+    assert poller.next_due(grid, 1.5, delay) == grid + 1.5
+
+
+def connection_with_key(emulator: Emulator, access_key: str) -> str:
+    connection = json.loads(emulator.connection_json())
+    connection.update(login=access_key, password=f"secret-of-{access_key}")
+    return json.dumps(connection)
+
+
+@pytest.mark.parametrize("refusal", ["ExpiredTokenException", "UnrecognizedClientException"])
+async def test_expired_or_rotated_credentials_are_read_anew_from_the_connection(
+    emulator: Emulator, ml: Any, model: tuple[str, str], monkeypatch: pytest.MonkeyPatch, refusal: str
+) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", connection_with_key(emulator, "old-key"))
+    emulator.configure(job_duration=30)
+    _, run = await waiting_jobs(ml, model, 4, waiter_delay=0.2)
+    emulator.reset_call_counts()
+    # The session token expires (or the key is rotated away) and the connection gets new credentials.
+    emulator.configure(refused_access_keys={"old-key": refusal})
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", connection_with_key(emulator, "new-key"))
+    await asyncio.sleep(0.5)
+    emulator.configure(job_duration=0.3)
+    events = await run
+
+    assert [each[0]["status"] for each in events] == ["success"] * 4
+    refused = sum(counts["injected"] for counts in emulator.call_details().values())
+    assert refused >= 1, "the old credentials were never refused"
+
+
+async def test_a_key_that_is_simply_wrong_fails_every_wait_with_an_error_naming_the_connection(
+    emulator: Emulator, ml: Any, model: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", connection_with_key(emulator, "wrong-key"))
+    emulator.configure(job_duration=30, refused_access_keys={"wrong-key": "UnrecognizedClientException"})
+    ids = create_jobs(ml, model, 3)
+
+    events = await events_of([trigger(job, waiter_delay=0.2) for job in ids])
+
+    assert [each[0]["status"] for each in events] == ["error"] * 3
+    for each in events:
+        assert each[0]["error_code"] == "UnrecognizedClientException"
+        assert "Airflow connection 'aws_default'" in each[0]["message"]
+
+
+async def test_one_poller_serves_a_connection_whatever_time_its_waits_arrive(
+    emulator: Emulator, ml: Any, model: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Clients are rebuilt every 0.3 s here: waits arriving across many renewals still share one poller.
+    monkeypatch.setattr(machine_learning, "CLIENT_RENEW_SECONDS", 0.3)
+    emulator.configure(job_duration=30)
+    runs, pollers, entries = [], set(), set()
+    for _wave in range(5):
+        runs.append(asyncio.ensure_future(events_of([trigger(job) for job in create_jobs(ml, model, 4)])))
+        await asyncio.sleep(0.4)
+        pollers.update(id(each) for each in running_pollers())
+        entries.add(shared_clients.entries())
+    assert len(pollers) == 1
+    assert entries == {1}
+    assert running_pollers()[0].hook is not None
+    renewals = next(iter(shared_clients._loops[asyncio.get_running_loop()].values())).renewals
+    assert renewals >= 3
+    emulator.configure(job_duration=0.3)
+    events = [each for run in runs for each in await run]
+    assert [each[0]["status"] for each in events] == ["success"] * 20
+    await until(lambda: not running_pollers() and shared_clients.entries() == 0)
 
 
 async def test_deadlines_and_attempt_limits_are_per_trigger(
