@@ -6,21 +6,33 @@ tests that need to look between the steps (before a deferral, after a trigger ev
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+from types import SimpleNamespace
 from typing import Any
 
 from airflow.providers.common.compat.sdk import TaskDeferred
 
 
 class TaskInstanceStub:
-    """A task instance's identity and its XComs, kept in a dict."""
+    """
+    A task instance's identity, its try chain and its XComs, kept in a dict.
+
+    ``max_tries`` is Airflow's: the task's retries at first, moved on by each clear.
+    """
 
     def __init__(
-        self, dag_id: str = "dag", task_id: str = "task", run_id: str = "run", map_index: int = -1
+        self,
+        dag_id: str = "dag",
+        task_id: str = "task",
+        run_id: str = "run",
+        map_index: int = -1,
+        max_tries: int = 0,
     ) -> None:
         self.dag_id = dag_id
         self.task_id = task_id
         self.run_id = run_id
         self.map_index = map_index
+        self.max_tries = max_tries
         self.xcoms: dict[str, Any] = {}
 
     def xcom_push(self, key: str, value: Any) -> None:
@@ -30,9 +42,13 @@ class TaskInstanceStub:
         return self.xcoms.get(key)
 
 
-def context_for(**identity: Any) -> dict[str, Any]:
-    """A context holding only a stub task instance."""
-    return {"ti": TaskInstanceStub(**identity)}
+# When the DAG run of every stub context started; a run created anew under the same run ID starts later.
+RUN_STARTED = datetime(2026, 11, 28, 6, 0, tzinfo=timezone.utc)
+
+
+def context_for(run_started: datetime = RUN_STARTED, **identity: Any) -> dict[str, Any]:
+    """A context holding a stub task instance and the start of its DAG run."""
+    return {"ti": TaskInstanceStub(**identity), "dag_run": SimpleNamespace(start_date=run_started)}
 
 
 async def run_trigger(trigger: Any) -> list[dict[str, Any]]:

@@ -6,6 +6,7 @@ import asyncio
 import csv
 import gzip
 import json
+import logging
 import math
 import time
 import weakref
@@ -39,13 +40,15 @@ from airflow_ml_provider.utils.polling import (
 from airflow_ml_provider.utils.status import COMPLETED, Outcome, outcome_of
 from airflow_ml_provider.utils.validation import MAX_GENERATIONS, retry_entity_id
 
+log = logging.getLogger(__name__)
+
 # A shared client is rebuilt from its connection this often, so that an edited connection (a rotated
 # key, another extra) reaches the waits that are already running.
 CLIENT_RENEW_SECONDS = 900
 # After the service refused a client's credentials, it is rebuilt at most this often.
 CREDENTIAL_RENEW_MIN_SECONDS = 5.0
-# A client replaced while calls may still be in flight on it is closed this much later.
-RETIRED_CLIENT_GRACE_SECONDS = 120.0
+# After a rebuild of a shared client failed, the next one is tried this much later.
+CLIENT_RENEW_RETRY_SECONDS = 30.0
 # Tags the provider keeps on every object it creates (the user's own tags sit beside them).
 REQUEST_TAG = "airflow-ml-provider:request"
 SUCCEEDED_TAG = "airflow-ml-provider:succeeded"
@@ -87,6 +90,8 @@ class SharedClient:
     thousand waiting tasks must not pay that a thousand times. It is rebuilt from the connection
     every :data:`CLIENT_RENEW_SECONDS`, and at once when the service refuses its credentials (an
     expired session token, a rotated key): :meth:`call` then retries the call once on the new one.
+    A replaced client closes when its last call in flight returns; a rebuild that fails (the
+    connection could not be read for a moment) keeps the current client and tries again later.
 
     :param hook: The hook whose connection the client is built from.
     """
@@ -100,6 +105,9 @@ class SharedClient:
         self._opened_at = 0.0
         self._credentials_renewed_at = -math.inf
         self._lock = asyncio.Lock()
+        # Calls in flight per client, and the replaced clients that wait for theirs to return.
+        self._in_flight: dict[int, int] = {}
+        self._retired: dict[int, Any] = {}
 
     async def client(self) -> Any:
         """The current client, rebuilt first if it is due for renewal."""
@@ -117,7 +125,7 @@ class SharedClient:
         """
         client = await self.client()
         try:
-            return await request(client)
+            return await self._call_on(client, request)
         except ClientError as error:
             if not is_credential_error(error_code(error)):
                 raise
@@ -125,11 +133,24 @@ class SharedClient:
                 _name_connection(error, self.hook.aws_conn_id)
                 raise
         try:
-            return await request(self._client)
+            return await self._call_on(self._client, request)
         except ClientError as error:
             if is_credential_error(error_code(error)):
                 _name_connection(error, self.hook.aws_conn_id)
             raise
+
+    async def _call_on(self, client: Any, request: Callable[[Any], Awaitable[Any]]) -> Any:
+        key = id(client)
+        self._in_flight[key] = self._in_flight.get(key, 0) + 1
+        try:
+            return await request(client)
+        finally:
+            self._in_flight[key] -= 1
+            if not self._in_flight[key]:
+                del self._in_flight[key]
+                retired = self._retired.pop(key, None)
+                if retired is not None:
+                    await retired.__aexit__(None, None, None)
 
     async def _renew_credentials(self, refused: Any) -> bool:
         """Rebuild the client whose credentials were refused, unless that was done a moment ago."""
@@ -145,20 +166,35 @@ class SharedClient:
         async with self._lock:
             if self._client is not stale:
                 return  # another caller renewed it meanwhile
-            hook = self.hook if stale is None else self.hook.renewed()
-            context = await hook.get_async_conn()
-            client = await context.__aenter__()
-            retired = self._context
-            self.hook, self._context, self._client = hook, context, client
+            try:
+                hook = self.hook if stale is None else self.hook.renewed()
+                context = await hook.get_async_conn()
+                client = await context.__aenter__()
+            except Exception as error:
+                if stale is None:
+                    raise
+                # Serving on with the current client beats failing every wait on a passing hiccup.
+                log.warning(
+                    "Could not rebuild the client from the connection (%s); keeping the current one", error
+                )
+                self._opened_at = time.monotonic() - CLIENT_RENEW_SECONDS + CLIENT_RENEW_RETRY_SECONDS
+                return
+            retired, self._context, self._client, self.hook = self._context, context, client, hook
             self._opened_at = time.monotonic()
             if retired is not None:
                 self.renewals += 1
-                _close_later(retired)
+                if id(stale) in self._in_flight:
+                    self._retired[id(stale)] = retired
+                else:
+                    await retired.__aexit__(None, None, None)
 
     async def close(self) -> None:
-        context, self._context, self._client = self._context, None, None
-        if context is not None:
-            await context.__aexit__(None, None, None)
+        contexts = [self._context, *self._retired.values()]
+        self._context, self._client = None, None
+        self._retired.clear()
+        for context in contexts:
+            if context is not None:
+                await context.__aexit__(None, None, None)
 
 
 def _name_connection(error: ClientError, aws_conn_id: str | None) -> None:
@@ -169,14 +205,6 @@ def _name_connection(error: ClientError, aws_conn_id: str | None) -> None:
         f"{details.get('Message', '')} (the credentials of {connection} were refused, also after "
         "reading the connection again)"
     ).lstrip()
-
-
-def _close_later(context: Any) -> None:
-    loop = asyncio.get_running_loop()
-    loop.call_later(
-        RETIRED_CLIENT_GRACE_SECONDS,
-        lambda: loop.create_task(context.__aexit__(None, None, None)),
-    )
 
 
 class _SharedClients:
@@ -333,9 +361,13 @@ class MachineLearningHook(AwsGenericHook):
                     Tags=[{"Key": key, "Value": value} for key, value in tags.items()],
                 )
 
-    def mark_succeeded(self, kind: EntityKind, entity_id: str) -> None:
-        """Tag the object as used by a task try that succeeded: a later run of the task creates anew."""
-        self.add_tags(kind, entity_id, {SUCCEEDED_TAG: "true"})
+    def mark_succeeded(self, kind: EntityKind, entity_id: str, run: str) -> None:
+        """
+        Tag the object as used by a try of ``run`` that succeeded: a later run of the task creates anew.
+
+        :param run: Which run of the task instance the try belongs to (see :meth:`submit`).
+        """
+        self.add_tags(kind, entity_id, {SUCCEEDED_TAG: run})
 
     def submit(
         self,
@@ -343,6 +375,7 @@ class MachineLearningHook(AwsGenericHook):
         entity_id: str,
         request: dict[str, Any],
         tags: Mapping[str, str] | None = None,
+        run: str = "",
     ) -> Submission:
         """
         Create an object, or reattach to the one an earlier try of the same task run created.
@@ -350,7 +383,8 @@ class MachineLearningHook(AwsGenericHook):
         ``entity_id`` starts a chain of IDs (see
         :func:`~airflow_ml_provider.utils.validation.retry_entity_id`). Along it, an object is passed
         over when it FAILED, was DELETED or has an unknown status (whatever its parameters), or when
-        a try that used it succeeded (tag :data:`SUCCEEDED_TAG`: a re-run wants a fresh object).
+        a try of an earlier run of the task instance succeeded with it (tag :data:`SUCCEEDED_TAG`
+        naming another ``run``: a re-run wants a fresh object).
         The first other object is reattached to if every parameter that shapes it (the kind's
         identity) is the request's, and is an error naming each difference otherwise. Where the
         chain has no object left, one is created. Every try (re)applies ``tags`` and the request's
@@ -360,6 +394,8 @@ class MachineLearningHook(AwsGenericHook):
         :param entity_id: The first ID of the chain.
         :param request: The create request without the ID.
         :param tags: The user's tags for the object.
+        :param run: Which run of the task instance this try belongs to: the same for its retries,
+            another after a clear or for a run created anew under the same run ID.
         """
         identity = kind.identity(request)
         digest = identity_digest(identity)
@@ -382,7 +418,7 @@ class MachineLearningHook(AwsGenericHook):
                 )
                 continue
             existing_tags = self.get_tags(kind, candidate_id)
-            if SUCCEEDED_TAG in existing_tags:
+            if existing_tags.get(SUCCEEDED_TAG, run) != run:
                 self.log.info(
                     "%s %s served an earlier run of this task that succeeded; trying the next ID",
                     kind.title,
@@ -391,7 +427,9 @@ class MachineLearningHook(AwsGenericHook):
                 continue
             old_digest = existing_tags.get(REQUEST_TAG)
             differences = identity_differences(
-                identity, kind.reported(existing), None if old_digest is None else old_digest == digest
+                identity,
+                kind.reported(existing, identity),
+                None if old_digest is None else old_digest == digest,
             )
             if differences:
                 raise ServiceRejectedError(

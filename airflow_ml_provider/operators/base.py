@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from airflow_ml_provider.links.machine_learning import MachineLearningConsoleLink
     from airflow_ml_provider.utils.entities import EntityKind
 
+# The service allows 10 tags per object (its AddTags reference; 50 by its quota page); two are the provider's.
+USER_TAG_ROOM = 8
 # Jobs running over 7 days are failed by the service, so a longer default wait is pointless.
 DEFAULT_WAITER_DELAY = 30
 DEFAULT_WAITER_MAX_ATTEMPTS = 7 * 24 * 60 * 60 // DEFAULT_WAITER_DELAY
@@ -128,8 +130,8 @@ class MachineLearningCreateOperator(MachineLearningHookMixin, BaseOperator):
             if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
                 raise InvalidParameterError(field, value, "must be a positive number")
         entity_id, request = self._entity_id(context), self.build_request()
-        tags = validate_tags("tags", self.tags)
-        submission = self.hook.submit(self.kind, entity_id, request, tags)
+        tags = validate_tags("tags", self.tags, room=USER_TAG_ROOM)
+        submission = self.hook.submit(self.kind, entity_id, request, tags, self._run_of(context))
         self.submitted = description = submission.description
         entity_id = description[self.kind.id_key]
         context["ti"].xcom_push(key="created", value=submission.created)
@@ -173,8 +175,21 @@ class MachineLearningCreateOperator(MachineLearningHookMixin, BaseOperator):
         entity_id = description[self.kind.id_key]
         if self.outlets:
             annotate_outlets(self, context, self.outlet_extra(description))
-        self.hook.mark_succeeded(self.kind, entity_id)
+        self.hook.mark_succeeded(self.kind, entity_id, self._run_of(context))
         return entity_id
+
+    def _run_of(self, context: Context) -> str:
+        """
+        Which run of the task instance this try belongs to, as the object's succeeded tag records it.
+
+        Its retries share it: the first try of the chain (Airflow's ``max_tries - retries + 1``, which
+        a clear moves on) and the start of the DAG run (another for a run created anew under the same
+        run ID). So a retry after a try that failed once ``execute`` had returned still reattaches.
+        """
+        ti, dag_run = context["ti"], context["dag_run"]
+        first_try = ti.max_tries - (self.retries or 0) + 1
+        started = dag_run.start_date.isoformat() if dag_run.start_date else "unknown"
+        return f"try {first_try} of the run started {started}"
 
     def _trigger(self, entity_id: str, deadline: float) -> Any:
         from airflow_ml_provider.triggers.base import trigger_for

@@ -57,10 +57,10 @@ MAX_UPDATED_PAGES = 10
 JOIN_GATHER_SECONDS = 0.1
 # Timers fire a little late; a wait due this close to a cycle's start joins it rather than the next.
 DUE_TOLERANCE_SECONDS = 0.05
+# GetBatchPrediction calls in flight at once; while the lists fail, those nearest their deadline go first.
 MAX_CONCURRENT_GETS = 20
-# While the lists fail, each cycle asks for at most this many due jobs one by one, those nearest their
-# deadline first; the others count a failed poll and back off, never past their deadline.
-FALLBACK_GETS_PER_CYCLE = 100
+# A wait whose deadline passed this long ago while the poller was busy (a slow call) ends then and there.
+DEADLINE_GRACE_SECONDS = 0.2
 # After the service refuses the list call itself (not a throttle), ask job by job for this many intervals.
 LISTING_REFUSED_INTERVALS = 10
 
@@ -111,9 +111,9 @@ class BatchPredictionPoller:
     client meanwhile. A cycle lists the running jobs when that costs fewer calls than asking for each
     due job, then the recently updated ones if a due job is in neither status list, and asks for the
     rest. A list call that is throttled or fails never decides an answer: listing pauses (backing off)
-    while the due jobs are asked for one by one, nearest deadline first, up to
-    :data:`FALLBACK_GETS_PER_CYCLE` per cycle; the others count a failed poll and back off as their
-    :class:`EntityWait` says, which never carries them past their deadline.
+    while the due jobs are asked for one by one, nearest deadline first, :data:`MAX_CONCURRENT_GETS` at a
+    time; each wait backs off from its own failed polls as its :class:`EntityWait` says, never past its
+    deadline, and a wait whose deadline passes while the poller is busy ends at once.
 
     :param hook: The hook of the connection, which makes every call.
     :param key: The connection settings' key in the registry.
@@ -130,7 +130,6 @@ class BatchPredictionPoller:
         self._list_calls_estimate = len(LISTED_STATUSES)
         self._refusals_in_a_row = 0
         self._listing_paused_until = 0.0
-        self._listing_failure: tuple[str, str] = ("ThrottlingException", "listing batch predictions failed")
         self._listing_refused_until = 0.0
         self._updated_refused_until = 0.0
         # When the last cycle whose status lists succeeded began; None before the first one.
@@ -147,9 +146,19 @@ class BatchPredictionPoller:
         self.watches.add(watch)
         self._start()
         self._wakeup.set()
+        # However long a call of the poller's takes, the wait ends at its deadline.
+        expiry = (
+            None
+            if wait.deadline is None
+            else asyncio.get_running_loop().call_later(
+                max(wait.deadline - time.time(), 0.0) + DEADLINE_GRACE_SECONDS, _expire, watch
+            )
+        )
         try:
             return await watch.future
         finally:
+            if expiry is not None:
+                expiry.cancel()
             self.watches.discard(watch)
             self._wakeup.set()
 
@@ -207,16 +216,16 @@ class BatchPredictionPoller:
         started = time.time()
         self.cycles += 1
         listed: dict[str, dict[str, Any]] = {}
-        failure: tuple[str, str] | None = None
-        if len(due) > self._list_calls_estimate and started >= self._listing_refused_until:
-            if started < self._listing_paused_until:
-                failure = self._listing_failure
-            else:
-                try:
-                    listed = await self._list(shared, {watch.wait.entity_id for watch in due}, started)
-                    self._refusals_in_a_row = 0
-                except CALL_ERRORS as error:
-                    failure = self._listing_failed(started, due, *describe_call_error(error))
+        if (
+            len(due) > self._list_calls_estimate
+            and started >= self._listing_refused_until
+            and started >= self._listing_paused_until
+        ):
+            try:
+                listed = await self._list(shared, {watch.wait.entity_id for watch in due}, started)
+                self._refusals_in_a_row = 0
+            except CALL_ERRORS as error:
+                self._listing_failed(started, due, *describe_call_error(error))
         unlisted = []
         for watch in due:
             description = listed.get(watch.wait.entity_id)
@@ -224,40 +233,32 @@ class BatchPredictionPoller:
                 unlisted.append(watch)
             else:
                 self._settle(watch, watch.observe(watch.wait.on_description, description), started)
-        if failure is not None and len(unlisted) > FALLBACK_GETS_PER_CYCLE:
-            # The nearest deadlines are asked for now; the others back off, each within its deadline.
-            unlisted.sort(key=lambda watch: watch.wait.deadline or math.inf)
-            for watch in unlisted[FALLBACK_GETS_PER_CYCLE:]:
-                self._settle(watch, watch.observe(watch.wait.on_error, *failure), started)
-            unlisted = unlisted[:FALLBACK_GETS_PER_CYCLE]
         if unlisted:
+            # Asked for one by one, the waits nearest their deadline first.
+            unlisted.sort(key=lambda watch: watch.wait.deadline or math.inf)
             await self._get_each(shared, unlisted, started)
 
-    def _listing_failed(
-        self, now: float, due: list[Watch], code: str, message: str
-    ) -> tuple[str, str] | None:
+    def _listing_failed(self, now: float, due: list[Watch], code: str, message: str) -> None:
         """
-        Stop listing for a while after a list call failed; return the failure if it was throttling.
+        Stop listing for a while after a list call failed; the due jobs are asked for one by one meanwhile.
 
         The service refusing the list call itself (no permission, say) stops listing for
         :data:`LISTING_REFUSED_INTERVALS` intervals; a retryable failure pauses it, doubling the pause
-        with each failure in a row. Either way the due jobs are asked for one by one meanwhile.
+        with each failure in a row.
         """
         if not is_retryable(code):
             log.warning("Listing batch predictions failed (%s: %s); asking job by job", code, message)
             self._listing_refused_until = now + LISTING_REFUSED_INTERVALS * _least_delay(due)
-            return None
+            return
         self._refusals_in_a_row += 1
         factor = min(2 ** (self._refusals_in_a_row - 1), MAX_BACKOFF_FACTOR)
         pause = _least_delay(due) * factor
         self._listing_paused_until = now + pause
-        self._listing_failure = (code, message)
         log.warning(
             "Listing batch predictions failed with %s; asking job by job, listing again in %.1f s",
             code,
             pause,
         )
-        return self._listing_failure
 
     async def _list(
         self, shared: SharedClient, wanted: set[str], started: float
@@ -369,6 +370,11 @@ class BatchPredictionPoller:
 
 def _least_delay(watches: list[Watch]) -> float:
     return min(watch.wait.delay for watch in watches)
+
+
+def _expire(watch: Watch) -> None:
+    if not watch.future.done():
+        watch.future.set_result(watch.observe(watch.wait.expire))
 
 
 def _fail(watch: Watch, error: BaseException) -> None:

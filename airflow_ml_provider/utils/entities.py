@@ -22,8 +22,8 @@ class EntityKind:
     :param identity: From a create request, every parameter that shapes the object, normalised so that
         two requests for the same object compare equal (absent parameters are None). The name is not
         part of it.
-    :param reported: From a ``Get`` response, those identity parameters the service reports in a form
-        that compares with :attr:`identity`'s.
+    :param reported: From a ``Get`` response and a request's identity, those identity parameters the
+        service reports in a form that compares with :attr:`identity`'s.
     """
 
     name: str
@@ -31,7 +31,7 @@ class EntityKind:
     operation: str
     create_operation: str
     identity: Callable[[Mapping[str, Any]], dict[str, Any]]
-    reported: Callable[[Mapping[str, Any]], dict[str, Any]]
+    reported: Callable[[Mapping[str, Any], Mapping[str, Any]], dict[str, Any]]
 
     @property
     def id_key(self) -> str:
@@ -94,6 +94,10 @@ def _batch_prediction_identity(request: Mapping[str, Any]) -> dict[str, Any]:
     return {key: request.get(key) for key in ("MLModelId", "BatchPredictionDataSourceId", "OutputUri")}
 
 
+def _batch_prediction_reported(description: Mapping[str, Any], identity: Mapping[str, Any]) -> dict[str, Any]:
+    return _batch_prediction_identity(description)
+
+
 def _data_source_identity(request: Mapping[str, Any]) -> dict[str, Any]:
     spec = request["DataSpec"]
     return {
@@ -105,7 +109,7 @@ def _data_source_identity(request: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _data_source_reported(description: Mapping[str, Any]) -> dict[str, Any]:
+def _data_source_reported(description: Mapping[str, Any], identity: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "DataLocationS3": description.get("DataLocationS3"),
         "DataRearrangement": _json_text(description.get("DataRearrangement")),
@@ -124,14 +128,22 @@ def _ml_model_identity(request: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _ml_model_reported(description: Mapping[str, Any]) -> dict[str, Any]:
-    # The service reports the training parameters with its defaults filled in and the recipe only as
-    # text it may have reformatted: neither compares with a request, so only the tag covers them.
-    return {key: description.get(key) for key in ("MLModelType", "TrainingDataSourceId")}
+def _ml_model_reported(description: Mapping[str, Any], identity: Mapping[str, Any]) -> dict[str, Any]:
+    reported = {key: description.get(key) for key in ("MLModelType", "TrainingDataSourceId")}
+    # The service reports the training parameters with its defaults filled in: those the request names
+    # compare. The recipe it reports as text it may have reformatted: only the tag covers that.
+    if identity.get("Parameters"):
+        trained = description.get("TrainingParameters") or {}
+        reported["Parameters"] = {key: trained.get(key) for key in identity["Parameters"]}
+    return reported
 
 
 def _evaluation_identity(request: Mapping[str, Any]) -> dict[str, Any]:
     return {key: request.get(key) for key in ("MLModelId", "EvaluationDataSourceId")}
+
+
+def _evaluation_reported(description: Mapping[str, Any], identity: Mapping[str, Any]) -> dict[str, Any]:
+    return _evaluation_identity(description)
 
 
 BATCH_PREDICTION = EntityKind(
@@ -140,7 +152,7 @@ BATCH_PREDICTION = EntityKind(
     "BatchPrediction",
     "CreateBatchPrediction",
     _batch_prediction_identity,
-    _batch_prediction_identity,
+    _batch_prediction_reported,
 )
 DATA_SOURCE = EntityKind(
     "data_source",
@@ -154,7 +166,7 @@ ML_MODEL = EntityKind(
     "ml_model", "ML model", "MLModel", "CreateMLModel", _ml_model_identity, _ml_model_reported
 )
 EVALUATION = EntityKind(
-    "evaluation", "Evaluation", "Evaluation", "CreateEvaluation", _evaluation_identity, _evaluation_identity
+    "evaluation", "Evaluation", "Evaluation", "CreateEvaluation", _evaluation_identity, _evaluation_reported
 )
 
 ENTITY_KINDS = {kind.name: kind for kind in (BATCH_PREDICTION, DATA_SOURCE, ML_MODEL, EVALUATION)}

@@ -273,6 +273,10 @@ class EntityWait:
             seconds = min(seconds, remaining)
         return seconds
 
+    def expire(self) -> WaitResult:
+        """End the wait at its deadline, when no poll could be made in time to decide it."""
+        return self._timeout("the deadline passed")
+
     def _timeout(self, reason: str) -> WaitResult:
         status = (self.last_description or {}).get("Status")
         return WaitResult(

@@ -152,11 +152,12 @@ _TAG_PUNCTUATION = frozenset("_.:/=+-@")
 RESERVED_TAG_PREFIXES = ("aws:", "airflow-ml-provider:")
 
 
-def validate_tags(field: str, value: Any) -> dict[str, str]:
+def validate_tags(field: str, value: Any, room: int | None = None) -> dict[str, str]:
     """
     Return tags given as a dict (or as boto3's ``[{"Key": ..., "Value": ...}]``) as a dict, else raise.
 
-    Keys are 1-128 and values 0-256 letters, digits, spaces and ``_.:/=+-@``, as the service requires.
+    Keys are 1-128 and values 0-256 letters, digits, spaces and ``_.:/=+-@``, as the service requires;
+    at most ``room`` of them.
     """
     if value is None:
         return {}
@@ -164,6 +165,10 @@ def validate_tags(field: str, value: Any) -> dict[str, str]:
         value = {tag["Key"]: tag.get("Value", "") for tag in value}
     if not isinstance(value, dict):
         raise InvalidParameterError(field, value, "must be a dict of tag keys to values")
+    if room is not None and len(value) > room:
+        raise InvalidParameterError(
+            field, value, f"at most {room} tags: the service allows 10 per object and the provider keeps 2"
+        )
     for key, tag_value in value.items():
         _check_tag_text(field, key, 1, TAG_KEY_MAX_LENGTH, "key")
         _check_tag_text(field, tag_value, 0, TAG_VALUE_MAX_LENGTH, "value")

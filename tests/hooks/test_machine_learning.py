@@ -220,8 +220,11 @@ def test_the_provider_tags_every_object_it_creates_and_marks_what_a_successful_t
     assert tags["team"] == "x"
     assert tags[REQUEST_TAG].startswith("sha256:")
     assert SUCCEEDED_TAG not in tags
-    hook.mark_succeeded(BATCH_PREDICTION, batch_prediction_id)
-    again = hook.submit(BATCH_PREDICTION, batch_prediction_id, _request(request_for()))
+    hook.mark_succeeded(BATCH_PREDICTION, batch_prediction_id, "run 1")
+    # A retry of the run whose try succeeded (its success was not recorded) reattaches; another run creates.
+    retried = hook.submit(BATCH_PREDICTION, batch_prediction_id, _request(request_for()), run="run 1")
+    assert (retried.created, retried.description["BatchPredictionId"]) == (False, batch_prediction_id)
+    again = hook.submit(BATCH_PREDICTION, batch_prediction_id, _request(request_for()), run="run 2")
     assert (again.created, again.description["BatchPredictionId"]) == (True, f"{batch_prediction_id}-r1")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -15,12 +16,16 @@ from airflow_ml_provider import (
     CreateMLModelOperator,
 )
 from airflow_ml_provider.emulator import datasets
-from airflow_ml_provider.exceptions import BatchPredictionFailedError, ServiceRejectedError
+from airflow_ml_provider.exceptions import (
+    BatchPredictionFailedError,
+    InvalidParameterError,
+    ServiceRejectedError,
+)
 from airflow_ml_provider.hooks.machine_learning import REQUEST_TAG, SUCCEEDED_TAG, MachineLearningHook
 from airflow_ml_provider.utils.entities import BATCH_PREDICTION, DATA_SOURCE, ML_MODEL
 from airflow_ml_provider.utils.validation import derive_entity_id
 from tests.conftest import BUCKET, wait_for_status
-from tests.runtime import context_for, resume_after_deferral, worker_dies
+from tests.runtime import RUN_STARTED, context_for, resume_after_deferral, worker_dies
 
 
 @pytest.fixture(scope="module")
@@ -65,22 +70,21 @@ def batch_prediction(binary_model: dict[str, str], **overrides: Any) -> CreateBa
 def test_a_rerun_of_a_task_that_succeeded_creates_a_fresh_job(binary_model, emulator):
     identity = task_instance()
     emulator.reset_call_counts()
-    first, rerun = context_for(**identity), context_for(**identity)
+    first = context_for(**identity)
+    # Clearing the task moves Airflow's max_tries on (try 1 done, no retries: 1).
+    cleared = context_for(**identity, max_tries=1)
+    # The run deleted and triggered again with the same run ID: a DAG run that started later.
+    recreated = context_for(**identity, run_started=RUN_STARTED + timedelta(hours=1))
     first_id = batch_prediction(binary_model).execute(first)
-    # Clearing the task, a backfill that reprocesses the run, or the run deleted and triggered again
-    # with the same run ID: the same task instance identity runs again after a try succeeded.
-    rerun_id = batch_prediction(binary_model).execute(rerun)
-    assert rerun_id == f"{first_id}-r1"
-    assert (first["ti"].xcoms["created"], rerun["ti"].xcoms["created"]) == (True, True)
-    assert emulator.call_counts()["CreateBatchPrediction"] == 2
+    assert batch_prediction(binary_model).execute(cleared) == f"{first_id}-r1"
+    assert batch_prediction(binary_model).execute(recreated) == f"{first_id}-r2"
+    assert [context["ti"].xcoms["created"] for context in (first, cleared, recreated)] == [True] * 3
+    assert emulator.call_counts()["CreateBatchPrediction"] == 3
     hook = MachineLearningHook()
-    assert hook.get_tags(BATCH_PREDICTION, first_id)[SUCCEEDED_TAG] == "true"
-    # A third run moves on again, and a retry of that run reattaches.
-    third = batch_prediction(binary_model)
-    third.on_submitted = worker_dies
-    with pytest.raises(SystemExit):
-        third.execute(context_for(**identity))
-    retry = context_for(**identity)
+    assert hook.get_tags(BATCH_PREDICTION, first_id)[SUCCEEDED_TAG].startswith("try 1 of the run started")
+    # A retry of the re-created run after its try failed once execute had returned (the XCom push or the
+    # report of success failed): the same run, so it reattaches.
+    retry = context_for(**identity, run_started=RUN_STARTED + timedelta(hours=1))
     assert batch_prediction(binary_model).execute(retry) == f"{first_id}-r2"
     assert retry["ti"].xcoms["created"] is False
     assert emulator.call_counts()["CreateBatchPrediction"] == 3
@@ -215,6 +219,15 @@ def test_tags_are_applied_on_every_try_and_never_duplicated(binary_model, emulat
     carried = hook.get_tags(BATCH_PREDICTION, job_id)
     assert carried == {**tags, REQUEST_TAG: carried[REQUEST_TAG], SUCCEEDED_TAG: "true"}
     assert "CreateBatchPrediction" not in emulator.call_counts()
+
+
+def test_more_tags_than_the_service_leaves_room_for_fail_before_any_call(binary_model, emulator):
+    emulator.reset_call_counts()
+    tags = {f"key-{index}": "x" for index in range(9)}
+    with pytest.raises(InvalidParameterError, match="at most 8 tags") as error:
+        batch_prediction(binary_model, tags=tags).execute(context_for(**task_instance()))
+    assert error.value.field == "tags"
+    assert emulator.call_counts() == {}
 
 
 def test_an_id_namespace_keeps_two_deployments_apart(binary_model, emulator, monkeypatch):

@@ -6,7 +6,6 @@ import asyncio
 import json
 import time
 import uuid
-from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -303,16 +302,23 @@ async def test_while_everything_is_throttled_each_wait_ends_at_its_deadline_not_
     assert 3 <= time.time() - started < 3 + 1
 
 
-async def test_while_lists_fail_the_nearest_deadlines_are_asked_for_first_and_gets_are_bounded(
+async def test_while_lists_fail_every_due_job_is_asked_for_nearest_deadline_first_a_few_at_a_time(
     emulator: Emulator, ml: Any, model: tuple[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(poller, "FALLBACK_GETS_PER_CYCLE", 3)
-    gets_by_cycle: list[int] = []
+    monkeypatch.setattr(poller, "MAX_CONCURRENT_GETS", 3)
+    asked: list[str] = []
+    in_flight, most_in_flight = 0, 0
     poll_async = MachineLearningHook.poll_async
 
     async def counted(self: MachineLearningHook, shared: Any, wait: Any) -> Any:
-        gets_by_cycle.append(running_pollers()[0].cycles)
-        return await poll_async(self, shared, wait)
+        nonlocal in_flight, most_in_flight
+        asked.append(wait.entity_id)
+        in_flight += 1
+        most_in_flight = max(most_in_flight, in_flight)
+        try:
+            return await poll_async(self, shared, wait)
+        finally:
+            in_flight -= 1
 
     monkeypatch.setattr(MachineLearningHook, "poll_async", counted)
     ids = create_jobs(ml, model, 8)
@@ -321,30 +327,40 @@ async def test_while_lists_fail_the_nearest_deadlines_are_asked_for_first_and_ge
     emulator.configure(throttle_rate=1.0, operations=["DescribeBatchPredictions"])
     emulator.reset_call_counts()
     started = time.time()
-    # The last three jobs have the nearest deadlines.
+    # The later a job was created, the nearer its deadline.
     deadlines = [started + 60 - index for index in range(8)]
-    finished: dict[str, float] = {}
 
-    async def run(one: BatchPredictionTrigger) -> None:
-        async for event in one.run():
-            assert event.payload["status"] == "success"
-            finished[event.payload["entity_id"]] = time.time()
-
-    await asyncio.wait_for(
-        asyncio.gather(
-            *(
-                run(trigger(job, waiter_delay=0.5, deadline=deadline, botocore_config=NO_RETRIES))
-                for job, deadline in zip(ids, deadlines, strict=True)
-            )
-        ),
-        timeout=30,
+    events = await events_of(
+        [
+            trigger(job, waiter_delay=0.5, deadline=deadline, botocore_config=NO_RETRIES)
+            for job, deadline in zip(ids, deadlines, strict=True)
+        ]
     )
 
-    first_cycle = sorted(finished, key=finished.__getitem__)[:3]
-    assert set(first_cycle) == set(ids[-3:])
-    assert max(finished[job] for job in ids[-3:]) < min(finished[job] for job in ids[:-3])
-    assert max(Counter(gets_by_cycle).values()) <= 3
-    assert emulator.call_details()["GetBatchPrediction"]["succeeded"] == 8
+    assert [each[0]["status"] for each in events] == ["success"] * 8
+    assert asked == ids[::-1]
+    assert most_in_flight <= 3
+    assert emulator.call_details()["DescribeBatchPredictions"]["injected"] >= 1
+
+
+async def test_a_slow_call_of_the_poller_does_not_carry_a_wait_past_its_deadline(
+    emulator: Emulator, ml: Any, model: tuple[str, str]
+) -> None:
+    emulator.configure(job_duration=60)
+    ids = create_jobs(ml, model, 5)
+    others = asyncio.ensure_future(events_of([trigger(job, waiter_delay=0.5) for job in ids[1:]]))
+    await until(lambda: polled_waits() == 4, timeout=60)
+    # The service answers the list slowly, as in a brownout, while a task defers with 1 s to go.
+    emulator.configure(latency=2.0, operations=["DescribeBatchPredictions"])
+    started = time.time()
+
+    (event,) = (await events_of([trigger(ids[0], waiter_delay=0.5, deadline=started + 1.0)]))[0]
+
+    assert event["status"] == "timeout"
+    assert "the deadline passed" in event["message"]
+    assert time.time() - started < 1.0 + 0.5
+    others.cancel()
+    await asyncio.gather(others, return_exceptions=True)
 
 
 def test_a_wait_pulled_into_a_cycle_just_before_its_grid_point_is_not_polled_again_at_once():
