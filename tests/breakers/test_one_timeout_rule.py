@@ -80,10 +80,8 @@ async def test_completed_jobs_sharing_a_deadline_are_asked_for_before_they_time_
     statuses = [each[0]["status"] for each in events]
     gets = emulator.call_details()["GetBatchPrediction"]
     assert gets["injected"] == 0, "the service answered every Get it was asked"
-    assert gets["failed"] == 0, "the service answered every Get it was asked"
     assert statuses == ["success"] * 30, (
-        f"{statuses.count('timeout')} COMPLETED jobs timed out at their deadline; "
-        f"the service answered all {gets['succeeded']} Gets made"
+        f"{statuses.count('timeout')} COMPLETED jobs timed out at their deadline; Gets made: {gets}"
     )
 
 
