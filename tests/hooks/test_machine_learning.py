@@ -214,7 +214,8 @@ def test_a_wait_in_the_worker_outlives_a_key_rotation(emulator, request_for, mon
 
 def test_the_provider_tags_every_object_it_creates_and_marks_what_a_successful_try_used(hook, request_for):
     batch_prediction_id = unique("bp")
-    submission = hook.submit(BATCH_PREDICTION, batch_prediction_id, _request(request_for()), {"team": "x"})
+    request = _request(request_for())
+    submission = hook.submit(BATCH_PREDICTION, batch_prediction_id, request, {"team": "x"})
     assert submission.created is True
     tags = hook.get_tags(BATCH_PREDICTION, batch_prediction_id)
     assert tags["team"] == "x"
@@ -222,9 +223,9 @@ def test_the_provider_tags_every_object_it_creates_and_marks_what_a_successful_t
     assert SUCCEEDED_TAG not in tags
     hook.mark_succeeded(BATCH_PREDICTION, batch_prediction_id, "run 1")
     # A retry of the run whose try succeeded (its success was not recorded) reattaches; another run creates.
-    retried = hook.submit(BATCH_PREDICTION, batch_prediction_id, _request(request_for()), run="run 1")
+    retried = hook.submit(BATCH_PREDICTION, batch_prediction_id, request, run="run 1")
     assert (retried.created, retried.description["BatchPredictionId"]) == (False, batch_prediction_id)
-    again = hook.submit(BATCH_PREDICTION, batch_prediction_id, _request(request_for()), run="run 2")
+    again = hook.submit(BATCH_PREDICTION, batch_prediction_id, request, run="run 2")
     assert (again.created, again.description["BatchPredictionId"]) == (True, f"{batch_prediction_id}-r1")
 
 

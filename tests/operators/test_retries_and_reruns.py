@@ -217,7 +217,9 @@ def test_tags_are_applied_on_every_try_and_never_duplicated(binary_model, emulat
     emulator.reset_call_counts()
     assert batch_prediction(binary_model, tags=tags).execute(context_for(**identity)) == job_id
     carried = hook.get_tags(BATCH_PREDICTION, job_id)
-    assert carried == {**tags, REQUEST_TAG: carried[REQUEST_TAG], SUCCEEDED_TAG: "true"}
+    assert carried == {**tags, REQUEST_TAG: carried[REQUEST_TAG], SUCCEEDED_TAG: carried[SUCCEEDED_TAG]}
+    assert carried[REQUEST_TAG].startswith("sha256:")
+    assert carried[SUCCEEDED_TAG].startswith("try 1 of the run started")
     assert "CreateBatchPrediction" not in emulator.call_counts()
 
 

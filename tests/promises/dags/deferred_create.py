@@ -8,12 +8,12 @@ from airflow.sdk import DAG
 
 from airflow_ml_provider import CreateBatchPredictionOperator
 
-with DAG(dag_id="breakers_deferred_create", schedule=None, catchup=False):
+with DAG(dag_id="promises_deferred_create", schedule=None, catchup=False):
     CreateBatchPredictionOperator(
         task_id="create",
-        ml_model_id=os.environ.get("BREAKERS_ML_MODEL_ID", "my-model"),
-        data_source_id=os.environ.get("BREAKERS_DATA_SOURCE_ID", "my-data-source"),
-        output_uri=os.environ.get("BREAKERS_OUTPUT_URI", "s3://my-bucket/predictions"),
+        ml_model_id=os.environ.get("PROMISES_ML_MODEL_ID", "my-model"),
+        data_source_id=os.environ.get("PROMISES_DATA_SOURCE_ID", "my-data-source"),
+        output_uri=os.environ.get("PROMISES_OUTPUT_URI", "s3://my-bucket/predictions"),
         wait_for_completion=True,
         deferrable=True,
         waiter_delay=1,

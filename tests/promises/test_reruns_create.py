@@ -61,19 +61,19 @@ def test_a_retry_with_changed_training_parameters_after_a_death_before_the_tags_
 
 
 def test_an_explicit_id_of_64_characters_gets_a_fresh_job_on_every_rerun(binary_model, emulator):
-    # Passes on the current code: pins the chain of a maximal explicit ID (the suffix replaces its end).
+    # Pins the chain of a maximal explicit ID (the suffix replaces its end); each re-run is a clear.
     explicit = "nightly-scoring-" + "x" * (ENTITY_ID_MAX_LENGTH - len("nightly-scoring-"))
     identity = task_instance("score")
     ids = []
-    for _rerun in range(3):
+    for clears in range(3):
         operator = CreateBatchPredictionOperator(
             task_id="score",
             batch_prediction_id=explicit,
             ml_model_id=binary_model["ml_model_id"],
             data_source_id=binary_model["data_source_id"],
-            output_uri=f"s3://{BUCKET}/breakers/explicit/{uuid.uuid4().hex}/",
+            output_uri=f"s3://{BUCKET}/promises/explicit/{uuid.uuid4().hex}/",
         )
-        context = context_for(**identity)
+        context = context_for(**identity, max_tries=clears)
         ids.append(operator.execute(context))
         assert context["ti"].xcoms["created"] is True
     assert ids[0] == explicit

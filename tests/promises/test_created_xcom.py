@@ -20,14 +20,14 @@ def test_a_deferred_create_task_keeps_its_created_and_output_uri_xcoms(
     emulator.configure(job_duration=3)
     home = migrated_home(airflow_template, tmp_path / "airflow")
     result = run_dag_test(
-        "breakers_deferred_create",
+        "promises_deferred_create",
         home=home,
         dags_folder=DAGS,
         connection_json=emulator.connection_json(),
         extra_environment={
-            "BREAKERS_ML_MODEL_ID": binary_model["ml_model_id"],
-            "BREAKERS_DATA_SOURCE_ID": binary_model["data_source_id"],
-            "BREAKERS_OUTPUT_URI": f"s3://{BUCKET}/breakers/deferred",
+            "PROMISES_ML_MODEL_ID": binary_model["ml_model_id"],
+            "PROMISES_DATA_SOURCE_ID": binary_model["data_source_id"],
+            "PROMISES_OUTPUT_URI": f"s3://{BUCKET}/promises/deferred",
         },
         timeout=300,
     )
@@ -35,7 +35,7 @@ def test_a_deferred_create_task_keeps_its_created_and_output_uri_xcoms(
     job_id = result.xcoms[("create", "return_value")]
     assert emulator.call_counts()["CreateBatchPrediction"] >= 1
     assert result.xcoms.get(("create", "created")) is True, sorted(result.xcoms)
-    assert result.xcoms.get(("create", "output_uri")) == f"s3://{BUCKET}/breakers/deferred/", sorted(
+    assert result.xcoms.get(("create", "output_uri")) == f"s3://{BUCKET}/promises/deferred/", sorted(
         result.xcoms
     )
     assert ".create." in job_id

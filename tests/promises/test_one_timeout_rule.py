@@ -57,9 +57,7 @@ async def test_a_slow_list_call_does_not_carry_a_wait_past_its_deadline(
 async def test_completed_jobs_sharing_a_deadline_are_asked_for_before_they_time_out(
     emulator: Emulator, ml: Any, model: tuple[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # A mapped task deferred 30 jobs at once: same deadline. The bound of Gets per cycle is scaled down
-    # from 100 to 3, as the poller's own tests do (30 jobs here stand for 1,000 there).
-    monkeypatch.setattr(poller, "FALLBACK_GETS_PER_CYCLE", 3)
+    # A mapped task deferred 30 jobs at once: same deadline.
     emulator.configure(job_duration=60)
     running, *ids = create_jobs(ml, model, 31)
     background = asyncio.ensure_future(events_of([trigger(running, waiter_delay=1.0)]))
@@ -85,12 +83,13 @@ async def test_completed_jobs_sharing_a_deadline_are_asked_for_before_they_time_
     )
 
 
-async def test_gets_stay_bounded_per_cycle_while_the_list_call_is_refused(
+async def test_gets_stay_a_few_at_a_time_while_the_list_call_is_refused(
     emulator: Emulator, ml: Any, model: tuple[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The role lacks DescribeBatchPredictions (the service refuses the list, not a throttle): the
-    # emulator refuses a malformed filter the same way, with a non-retryable error.
-    monkeypatch.setattr(poller, "FALLBACK_GETS_PER_CYCLE", 3)
+    # emulator refuses a malformed filter the same way, with a non-retryable error. Every due job is
+    # then asked for, nearest deadline first, but never more at once than the concurrency limit.
+    monkeypatch.setattr(poller, "MAX_CONCURRENT_GETS", 3)
     describe = MachineLearningHook.describe_batch_predictions_async
 
     async def refused(self: MachineLearningHook, client: Any, **filters: Any) -> dict[str, Any]:
@@ -98,13 +97,17 @@ async def test_gets_stay_bounded_per_cycle_while_the_list_call_is_refused(
         return await describe(self, client, **{**filters, **refused_filter})
 
     monkeypatch.setattr(MachineLearningHook, "describe_batch_predictions_async", refused)
-    gets_per_cycle: dict[int, int] = {}
+    in_flight, most_in_flight = 0, 0
     poll_async = MachineLearningHook.poll_async
 
     async def count(self: MachineLearningHook, shared: Any, wait: Any) -> Any:
-        cycle = poller.running_pollers()[0].cycles
-        gets_per_cycle[cycle] = gets_per_cycle.get(cycle, 0) + 1
-        return await poll_async(self, shared, wait)
+        nonlocal in_flight, most_in_flight
+        in_flight += 1
+        most_in_flight = max(most_in_flight, in_flight)
+        try:
+            return await poll_async(self, shared, wait)
+        finally:
+            in_flight -= 1
 
     monkeypatch.setattr(MachineLearningHook, "poll_async", count)
     emulator.configure(job_duration=60)
@@ -120,4 +123,4 @@ async def test_gets_stay_bounded_per_cycle_while_the_list_call_is_refused(
 
     refusals = emulator.call_details()["DescribeBatchPredictions"]["failed"]
     assert refusals >= 1, "the list call was never refused"
-    assert max(gets_per_cycle.values()) <= 3, f"GetBatchPrediction calls per cycle: {gets_per_cycle}"
+    assert 1 <= most_in_flight <= 3, f"GetBatchPrediction calls in flight at once: {most_in_flight}"

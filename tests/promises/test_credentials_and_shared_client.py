@@ -12,11 +12,9 @@ from airflow_ml_provider.hooks.machine_learning import MachineLearningHook
 
 
 async def test_a_call_in_flight_on_a_renewed_client_still_gets_its_answer(submit, emulator, monkeypatch):
-    # Real values: renewal every 900 s, the old client closed 120 s later. A call may be in flight that
-    # long: botocore's defaults allow 60 s read timeouts and several attempts on a slow service. Both
-    # are scaled down here by the same factor of about 1,000.
+    # Real value: renewal every 900 s, scaled down here. A call may be in flight on the old client for
+    # minutes: botocore's defaults allow 60 s read timeouts and several attempts on a slow service.
     monkeypatch.setattr(machine_learning, "CLIENT_RENEW_SECONDS", 0.9)
-    monkeypatch.setattr(machine_learning, "RETIRED_CLIENT_GRACE_SECONDS", 0.12)
     job_id = submit()
     hook = MachineLearningHook()
 

@@ -26,7 +26,7 @@ def create(binary_model: dict[str, str], **overrides: Any) -> CreateBatchPredict
         "task_id": "create",
         "ml_model_id": binary_model["ml_model_id"],
         "data_source_id": binary_model["data_source_id"],
-        "output_uri": f"s3://{BUCKET}/breakers/out/",
+        "output_uri": f"s3://{BUCKET}/promises/out/",
         **overrides,
     }
     return CreateBatchPredictionOperator(**arguments)
