@@ -8,7 +8,7 @@ RUN := $(UV) run --frozen --no-sync
 
 install:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
-	$(UV) sync --frozen --all-extras
+	$(UV) sync --frozen --all-extras --group dev
 
 demo: install
 	$(RUN) python scripts/demo.py
@@ -21,6 +21,7 @@ lint: install
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
 	$(RUN) bandit -q -r airflow_ml_provider -x airflow_ml_provider/emulator
+	$(RUN) mypy
 
 test: lint system-deps
 	$(RUN) pytest

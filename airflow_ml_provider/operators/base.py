@@ -159,8 +159,9 @@ class MachineLearningCreateOperator(MachineLearningHookMixin, BaseOperator):
     def _trigger(self, entity_id: str, deadline: float) -> Any:
         from airflow_ml_provider.triggers.base import trigger_for
 
+        entity_ids: dict[str, Any] = {self.kind.id_param: entity_id}
         return trigger_for(self.kind)(
-            **{self.kind.id_param: entity_id},
+            **entity_ids,
             waiter_delay=self.waiter_delay,
             waiter_max_attempts=self.waiter_max_attempts,
             deadline=deadline,
