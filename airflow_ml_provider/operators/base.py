@@ -124,6 +124,7 @@ class MachineLearningCreateOperator(MachineLearningHookMixin, BaseOperator):
             region_name=self.hook.conn_region_name,
             aws_partition=self.hook.conn_partition,
             entity_id=entity_id,
+            description=description,
         )
         if not self.wait_for_completion:
             return entity_id
