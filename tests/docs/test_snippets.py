@@ -59,6 +59,7 @@ def test_the_pages_hold_python_snippets_of_both_kinds():
 
 
 @pytest.mark.system
+@pytest.mark.timeout(900)  # up to two DAG runs, on a machine that may be busy
 @pytest.mark.parametrize("block", [b for b in PYTHON_BLOCKS if b.dag_ids], ids=str)
 def test_dag_snippet_runs_under_airflow_dags_test(
     block, documented_objects, emulator, airflow_template, tmp_path

@@ -95,6 +95,7 @@ def finished_run(emulator, s3_client, airflow_template, tmp_path) -> tuple[Path,
 
 
 @pytest.mark.system
+@pytest.mark.timeout(900)  # a DAG run and an API server start, on a machine that may be busy
 def test_every_create_operator_links_the_console_page_of_its_object(finished_run, emulator, tmp_path):
     home, run_id, ids = finished_run
     data_source_id, ml_model_id = ids["create_data_source"], ids["train_model"]
