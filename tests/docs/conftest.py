@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import boto3
 import pytest
 
 from airflow_ml_provider.emulator import datasets
-from tests.conftest import wait_for_status
+from tests.conftest import CREDENTIALS, wait_for_status
 
 DOCUMENTED_BUCKET = "my-bucket"
 
@@ -15,10 +16,6 @@ DOCUMENTED_BUCKET = "my-bucket"
 @pytest.fixture(scope="session")
 def documented_objects(ml_client: Any, ml_emulator: Any) -> dict[str, str]:
     """``my-bucket``, the data sources ``customers`` and ``prospects``, ``churn-model`` and one scored job."""
-    import boto3
-
-    from tests.conftest import CREDENTIALS
-
     s3 = boto3.client("s3", endpoint_url=ml_emulator.s3_endpoint_url, **CREDENTIALS)
     s3.create_bucket(Bucket=DOCUMENTED_BUCKET)
     csv_bytes, schema = datasets.make_dataset("breast_cancer")
