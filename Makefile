@@ -4,11 +4,11 @@ PYTHON ?= python3
 UV := $(PYTHON) -m uv
 RUN := $(UV) run --frozen --no-sync
 
-.PHONY: install system-deps demo test lint bench clean
+.PHONY: install system-deps demo test lint docs package bench clean
 
 install:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
-	$(UV) sync --frozen --all-extras
+	$(UV) sync --frozen --all-extras --group dev
 
 demo: install
 	$(RUN) python scripts/demo.py
@@ -21,8 +21,17 @@ lint: install
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
 	$(RUN) bandit -q -r airflow_ml_provider -x airflow_ml_provider/emulator
+	$(RUN) mypy
 
-test: lint system-deps
+# The documentation site, warnings as errors (mkdocs.yml sets strict), into build/site.
+docs: install
+	$(RUN) mkdocs build --strict --quiet
+
+# sdist and wheel built, their metadata checked, the wheel installed with plain pip into a fresh venv.
+package: install
+	UV="$(UV)" bash scripts/check-package.sh
+
+test: lint docs package system-deps
 	$(RUN) pytest
 
 bench: install

@@ -141,6 +141,7 @@ class MachineLearningCreateOperator(MachineLearningHookMixin, BaseOperator):
             region_name=self.hook.conn_region_name,
             aws_partition=self.hook.conn_partition,
             entity_id=entity_id,
+            description=description,
         )
         if not self.wait_for_completion or description["Status"] == COMPLETED:
             return self._succeed(context, description)
@@ -194,8 +195,9 @@ class MachineLearningCreateOperator(MachineLearningHookMixin, BaseOperator):
     def _trigger(self, entity_id: str, deadline: float) -> Any:
         from airflow_ml_provider.triggers.base import trigger_for
 
+        entity_ids: dict[str, Any] = {self.kind.id_param: entity_id}
         return trigger_for(self.kind)(
-            **{self.kind.id_param: entity_id},
+            **entity_ids,
             waiter_delay=self.waiter_delay,
             waiter_max_attempts=self.waiter_max_attempts,
             deadline=deadline,

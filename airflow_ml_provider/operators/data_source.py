@@ -71,7 +71,7 @@ class CreateDataSourceFromS3Operator(MachineLearningCreateOperator):
 
     def build_request(self) -> dict[str, Any]:
         exactly_one(data_schema=self.data_schema, data_schema_location_s3=self.data_schema_location_s3)
-        spec = {"DataLocationS3": validate_s3_url("data_location_s3", self.data_location_s3)}
+        spec: dict[str, Any] = {"DataLocationS3": validate_s3_url("data_location_s3", self.data_location_s3)}
         if self.data_schema is not None:
             spec["DataSchema"] = json_document("data_schema", self.data_schema)
         else:

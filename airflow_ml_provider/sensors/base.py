@@ -92,13 +92,14 @@ class MachineLearningEntitySensor(MachineLearningHookMixin, BaseSensorOperator):
             if getattr(self, "never_fail", False):
                 raise AirflowSkipException(f"Skipping as never_fail is set: {error}") from error
             raise
-        if poked:
+        if isinstance(poked, PokeReturnValue):
             return poked.xcom_value
         from airflow_ml_provider.triggers.base import trigger_for
 
+        entity_ids: dict[str, Any] = {self.kind.id_param: self.entity_id}
         self.defer(
             trigger=trigger_for(self.kind)(
-                **{self.kind.id_param: self.entity_id},
+                **entity_ids,
                 waiter_delay=self.poke_interval,
                 deadline=deadline,
                 **self.aws_params,

@@ -23,8 +23,9 @@ import logging
 import math
 import time
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from airflow_ml_provider.hooks.machine_learning import (
     CALL_ERRORS,
@@ -42,6 +43,7 @@ from airflow_ml_provider.utils.polling import (
 from airflow_ml_provider.utils.status import INPROGRESS, PENDING
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 # PENDING first: a job that starts between the two lists then shows in one of them, never in neither.
 LISTED_STATUSES = (PENDING, INPROGRESS)
@@ -85,7 +87,7 @@ class Watch:
     context: contextvars.Context
     due: float = field(default_factory=time.time)
 
-    def observe(self, method: Any, *arguments: Any) -> WaitResult | float:
+    def observe(self, method: Callable[..., _T], *arguments: Any) -> _T:
         return self.context.run(method, *arguments)
 
 

@@ -71,7 +71,7 @@ def test_the_id_is_derived_from_the_task_instance_and_output_uri_is_pushed(opera
     link = operator.operator_extra_links[0].format_str.format(**ti.xcoms["ml_batch_prediction"])
     assert link == (
         "https://console.aws.amazon.com/machinelearning/home?region=us-east-1"
-        f"#/predictions/{batch_prediction_id}"
+        f"#/predictor-insight/{operator.ml_model_id}?tabId=summary"
     )
 
 
