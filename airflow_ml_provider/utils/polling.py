@@ -171,8 +171,8 @@ class WaitResult:
             and outcome_of(event["description"].get("Status")) is Outcome.SUCCESS
         ):
             problem = "the trigger event claims success without a COMPLETED object"
-        elif _describes_another(event, kind, entity_id):
-            problem = f"the trigger event describes {kind.id_key} {event['description'].get(kind.id_key)!r}"
+        elif mismatch := _description_mismatch(event, kind, entity_id):
+            problem = mismatch
         if problem:
             return cls(Outcome.ERROR, kind, entity_id, None, f"Malformed trigger event: {problem}")
         error_code = event.get("error_code")
@@ -186,12 +186,13 @@ class WaitResult:
         )
 
 
-def _describes_another(event: Mapping[str, Any], kind: EntityKind, entity_id: str) -> bool:
-    """Whether the event's description is of another object; a success must name this one."""
+def _description_mismatch(event: Mapping[str, Any], kind: EntityKind, entity_id: str) -> str | None:
+    """Why the event's description is not of this object, or None; a success must name this one."""
     description = event["description"]
     if description is None or (kind.id_key not in description and event["status"] != Outcome.SUCCESS):
-        return False
-    return description.get(kind.id_key) != entity_id
+        return None
+    described = description.get(kind.id_key)
+    return None if described == entity_id else f"the trigger event describes {kind.id_key} {described!r}"
 
 
 @dataclass
