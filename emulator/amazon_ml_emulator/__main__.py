@@ -1,4 +1,4 @@
-"""Run the Amazon ML emulator until SIGINT or SIGTERM: ``python -m airflow_ml_provider.emulator --port 5050``."""
+"""Run the Amazon ML emulator until SIGINT or SIGTERM: ``amazon-ml-emulator --port 5050``."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ import signal
 import threading
 from collections.abc import Sequence
 
-from airflow_ml_provider.emulator.controls import MISSING_DEPENDENCY_MODES
-from airflow_ml_provider.emulator.server import Emulator
+from amazon_ml_emulator.controls import MISSING_DEPENDENCY_MODES
+from amazon_ml_emulator.server import Emulator
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m airflow_ml_provider.emulator", description=__doc__)
+    parser = argparse.ArgumentParser(prog="amazon-ml-emulator", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
     parser.add_argument("--port", type=int, default=0, help="Amazon ML port; 0 picks a free one")
     s3 = parser.add_mutually_exclusive_group()

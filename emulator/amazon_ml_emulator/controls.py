@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from airflow_ml_provider.emulator.exceptions import (
+from amazon_ml_emulator.exceptions import (
     AccessDeniedException,
     InternalServerException,
     MachineLearningError,
@@ -17,7 +17,7 @@ from airflow_ml_provider.emulator.exceptions import (
 )
 
 MISSING_DEPENDENCY_MODES = ("reject", "fail")
-# The admin routes (see :mod:`airflow_ml_provider.emulator.server`) live under this path.
+# The admin routes (see :mod:`amazon_ml_emulator.server`) live under this path.
 ADMIN_PREFIX = "/_emulator/"
 DEFAULT_FAILURE_MESSAGE = "The batch prediction failed (failure injected by the emulator)"
 

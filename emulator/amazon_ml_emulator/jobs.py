@@ -12,8 +12,8 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from airflow_ml_provider.emulator import learning
-from airflow_ml_provider.emulator.models import (
+from amazon_ml_emulator import learning
+from amazon_ml_emulator.models import (
     COMPLETED,
     DELETED,
     INPROGRESS,
@@ -25,7 +25,7 @@ from airflow_ml_provider.emulator.models import (
     MachineLearningBackend,
     MLModel,
 )
-from airflow_ml_provider.emulator.storage import S3Storage, StorageError
+from amazon_ml_emulator.storage import S3Storage, StorageError
 
 log = logging.getLogger(__name__)
 

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, ClassVar
 
-from airflow_ml_provider.emulator import learning
-from airflow_ml_provider.emulator.controls import Clock, EmulatorConfig
-from airflow_ml_provider.emulator.exceptions import (
+from amazon_ml_emulator import learning
+from amazon_ml_emulator.controls import Clock, EmulatorConfig
+from amazon_ml_emulator.exceptions import (
     IdempotentParameterMismatchException,
     InvalidInputException,
     ResourceNotFoundException,

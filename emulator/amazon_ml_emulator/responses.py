@@ -13,13 +13,13 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from airflow_ml_provider.emulator.controls import CallCounters, FaultInjector
-from airflow_ml_provider.emulator.exceptions import (
+from amazon_ml_emulator.controls import CallCounters, FaultInjector
+from amazon_ml_emulator.exceptions import (
     InternalServerException,
     MachineLearningError,
     UnknownOperationException,
 )
-from airflow_ml_provider.emulator.models import (
+from amazon_ml_emulator.models import (
     BatchPrediction,
     DataSource,
     Evaluation,

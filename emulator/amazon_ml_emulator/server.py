@@ -29,7 +29,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
-from airflow_ml_provider.emulator.controls import (
+from amazon_ml_emulator.controls import (
     ADMIN_PREFIX,
     DEFAULT_FAILURE_MESSAGE,
     CallCounters,
@@ -37,10 +37,10 @@ from airflow_ml_provider.emulator.controls import (
     EmulatorConfig,
     FaultInjector,
 )
-from airflow_ml_provider.emulator.jobs import JobRunner
-from airflow_ml_provider.emulator.models import BatchPrediction, MachineLearningBackend
-from airflow_ml_provider.emulator.responses import MachineLearningResponse
-from airflow_ml_provider.emulator.storage import S3Storage
+from amazon_ml_emulator.jobs import JobRunner
+from amazon_ml_emulator.models import BatchPrediction, MachineLearningBackend
+from amazon_ml_emulator.responses import MachineLearningResponse
+from amazon_ml_emulator.storage import S3Storage
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from airflow_ml_provider.emulator import EmulatorClient, EmulatorClientError
+from amazon_ml_emulator import EmulatorClient, EmulatorClientError
 
 from .helpers import CREDENTIALS, new_id
 from .shapes import attach_checker
@@ -149,7 +149,7 @@ def emulator_process():
         [
             sys.executable,
             "-m",
-            "airflow_ml_provider.emulator",
+            "amazon_ml_emulator",
             "--port",
             "0",
             "--job-duration",

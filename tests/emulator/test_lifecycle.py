@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from airflow_ml_provider.emulator.datasets import TINY_CSV, TINY_SCHEMA
+from amazon_ml_emulator.datasets import TINY_CSV, TINY_SCHEMA
 
 from .helpers import BUCKET, new_id, wait_for_status
 

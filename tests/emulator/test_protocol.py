@@ -11,8 +11,8 @@ import pytest
 from aiobotocore.session import get_session
 from botocore.exceptions import ClientError
 
-from airflow_ml_provider.emulator.datasets import TINY_SCHEMA
-from airflow_ml_provider.emulator.responses import OPERATIONS
+from amazon_ml_emulator.datasets import TINY_SCHEMA
+from amazon_ml_emulator.responses import OPERATIONS
 
 from .helpers import BUCKET, CREDENTIALS, new_id, wait_for_status
 from .shapes import attach_checker

@@ -180,7 +180,7 @@ class PostgresCluster:
 
 @dataclass
 class EmulatorProcess:
-    """The Amazon ML emulator run with its CLI: ``python -m airflow_ml_provider.emulator``."""
+    """The Amazon ML emulator run with its CLI: ``python -m amazon_ml_emulator``."""
 
     process: subprocess.Popen[str]
     endpoint_url: str
@@ -192,7 +192,7 @@ class EmulatorProcess:
         environment = {**os.environ, "AWS_EC2_METADATA_DISABLED": "true"}
         with log_path.open("w") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", "airflow_ml_provider.emulator", "--connection-env", *arguments],
+                [sys.executable, "-m", "amazon_ml_emulator", "--connection-env", *arguments],
                 stdout=subprocess.PIPE,
                 stderr=log,
                 text=True,
