@@ -19,6 +19,7 @@ from amazon_ml_emulator.exceptions import (
 MISSING_DEPENDENCY_MODES = ("reject", "fail")
 # The admin routes (see :mod:`amazon_ml_emulator.server`) live under this path.
 ADMIN_PREFIX = "/_emulator/"
+MAX_JOB_RUNTIME = 7 * 24 * 3600.0
 DEFAULT_FAILURE_MESSAGE = "The batch prediction failed (failure injected by the emulator)"
 
 
@@ -44,6 +45,8 @@ class EmulatorConfig:
     :param operations: the operations fault injection and latency apply to; ``None`` means all of them.
     :param unavailable: answer every call with HTTP 403 AccessDeniedException, as for a closed account.
     :param seed: seed of the random draws of fault injection, for reproducible runs.
+    :param max_job_runtime: most time a job may spend INPROGRESS before it turns FAILED (the service's limit is
+        7 days); with ``job_duration`` above it, a test sees the limit at work.
     """
 
     job_duration: float = 1.0
@@ -58,6 +61,7 @@ class EmulatorConfig:
     operations: list[str] | None = None
     unavailable: bool = False
     seed: int | None = None
+    max_job_runtime: float = MAX_JOB_RUNTIME
 
     def update(self, **changes: Any) -> None:
         """Apply ``changes`` after checking them all, so a bad value changes nothing."""
@@ -71,6 +75,8 @@ class EmulatorConfig:
             setattr(self, name, getattr(candidate, name))
 
     def check(self) -> None:
+        if self.max_job_runtime <= 0:
+            raise ValueError(f"max_job_runtime {self.max_job_runtime!r}: must be > 0")
         for name in ("job_duration", "pending_duration", "latency"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} {getattr(self, name)!r}: must be >= 0")

@@ -85,7 +85,10 @@ class JobRunner:
             in_progress = backend.count_in_progress()
             for entity in backend.unfinished():
                 if entity.status == INPROGRESS:
-                    self._maybe_finish(entity, now, config.job_duration)
+                    if now - (entity.started_at or now) > config.max_job_runtime:
+                        entity.fail(now, run_time_exceeded(config.max_job_runtime))
+                    else:
+                        self._maybe_finish(entity, now, config.job_duration)
                     continue
                 if entity.status != PENDING or now - entity.created_at < config.pending_duration:
                     continue
@@ -254,6 +257,13 @@ class JobRunner:
             }
 
         return work
+
+
+def run_time_exceeded(limit: float) -> str:
+    """The Message of a job stopped at the run-time limit (the service's exact wording is unverified)."""
+    days = limit / 86400
+    span = f"{days:g} days" if days == int(days) else f"{limit:g} seconds"
+    return f"The job exceeded the maximum run time of {span} and was stopped"
 
 
 def _failing(message: str) -> Work:

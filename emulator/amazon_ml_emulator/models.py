@@ -35,15 +35,10 @@ ML_MODEL_TYPES = ("REGRESSION", "BINARY", "MULTICLASS")
 SORT_ORDERS = ("asc", "dsc")
 FILTER_OPERATORS = ("EQ", "GT", "LT", "GE", "LE", "NE", "Prefix")
 DEFAULT_SCORE_THRESHOLD = 0.5
-DEFAULT_TRAINING_PARAMETERS = {
-    "algorithm": "sgd",
-    "sgd.l2RegularizationAmount": "1.0E-6",
-    "sgd.maxMLModelSizeInBytes": "104857600",
-    "sgd.maxPasses": "10",
-    "sgd.shuffleType": "auto",
-}
 DEFAULT_ACCOUNT_ID = "123456789012"
-LOG_BUCKET = "amazon-ml-emulator-logs"
+# Bounds botocore's model sets on members it leaves to the service.
+MAX_COMPARATOR_VALUE_LENGTH = 1024
+MAX_DOCUMENT_LENGTH = 131071  # DataSchema and Recipe
 
 _ENTITY_ID = re.compile(r"[a-zA-Z0-9_.-]+")
 _S3_URL = re.compile(r"s3://([^/]+)(/.*)?", re.DOTALL)
@@ -90,6 +85,29 @@ def validate_output_uri(value: Any, requires_slash: bool) -> str:
             raise InvalidInputException(f"OutputUri {value!r}: key must not contain {forbidden!r}")
     if requires_slash and not value.endswith("/"):
         raise InvalidInputException(f"OutputUri {value!r}: must end with '/'")
+    return value
+
+
+def validate_comparator_value(operator: str, value: Any) -> str:
+    value = _require_string(operator, value)
+    if len(value) > MAX_COMPARATOR_VALUE_LENGTH:
+        raise InvalidInputException(
+            f"{operator} {value[:40]!r}...: must be at most {MAX_COMPARATOR_VALUE_LENGTH} characters long"
+        )
+    if value and not value.strip():
+        raise InvalidInputException(
+            f"{operator} {value!r}: must match the pattern .*\\S.*|^$ (not only whitespace)"
+        )
+    return value
+
+
+def validate_document(field_name: str, value: Any) -> str:
+    """A JSON document given inline (DataSchema, Recipe): a string of at most 131071 characters."""
+    value = _require_string(field_name, value)
+    if len(value) > MAX_DOCUMENT_LENGTH:
+        raise InvalidInputException(
+            f"{field_name}: {len(value)} characters; must be at most {MAX_DOCUMENT_LENGTH} characters long"
+        )
     return value
 
 
@@ -162,9 +180,16 @@ class Entity:
     message: str | None = None
     # Set by the controls: the job fails with this message instead of doing its work.
     injected_failure: str | None = None
+    # The job's log, served at the LogUri.
+    log: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.last_updated_at = self.created_at
+        self.record(self.created_at, f"{self.kind} {self.entity_id} created, status {self.status}")
+
+    def record(self, now: float, text: str) -> None:
+        moment = datetime.fromtimestamp(now, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        self.log.append(f"{moment} {text}")
 
     def dependencies(self) -> list[tuple[str, str]]:
         """The (kind, ID) of each entity this job needs COMPLETED before it can start."""
@@ -174,21 +199,30 @@ class Entity:
         self.status = INPROGRESS
         self.started_at = now
         self.last_updated_at = now
+        self.record(now, "Job started, status INPROGRESS")
 
     def complete(self, now: float) -> None:
         self.status = COMPLETED
         self.finished_at = now
         self.last_updated_at = now
         self.compute_time = round((now - (self.started_at or now)) * 1000)
+        self.record(now, "Job finished, status COMPLETED")
 
     def fail(self, now: float, message: str) -> None:
         self.status = FAILED
         self.message = message
         self.finished_at = now
         self.last_updated_at = now
+        self.record(now, f"Job failed, status FAILED: {message}")
 
-    def log_uri(self) -> str:
-        return f"s3://{LOG_BUCKET}/{self.log_folder}/{self.entity_id}.log"
+    def set_status(self, now: float, status: str) -> None:
+        self.status = status
+        self.last_updated_at = now
+        self.record(now, f"Status set to {status}")
+
+    def has_log(self) -> bool:
+        """Whether Get* names a LogUri yet."""
+        return True
 
     def filter_value(self, variable: str) -> str | float | None:
         return {
@@ -218,9 +252,9 @@ class Entity:
         """The members of this entity in a Describe* result list."""
         return _without_unset(self._common_members())
 
-    def get(self, verbose: bool = False) -> dict[str, Any]:
-        """The body of the Get* answer for this entity."""
-        return _without_unset({**self._common_members(), "LogUri": self.log_uri()})
+    def get(self, log_uri: str, verbose: bool = False) -> dict[str, Any]:
+        """The body of the Get* answer for this entity, its log at ``log_uri``."""
+        return _without_unset({**self._common_members(), "LogUri": log_uri if self.has_log() else None})
 
 
 @dataclass(eq=False)
@@ -268,8 +302,8 @@ class DataSource(Entity):
             "ComputeStatistics": self.compute_statistics,
         }
 
-    def get(self, verbose: bool = False) -> dict[str, Any]:
-        members = super().get(verbose)
+    def get(self, log_uri: str, verbose: bool = False) -> dict[str, Any]:
+        members = super().get(log_uri, verbose)
         schema_text = self.schema_text or self.data_schema
         if verbose and schema_text is not None:
             members["DataSourceSchema"] = schema_text
@@ -315,7 +349,7 @@ class MLModel(Entity):
         return [(DataSource.kind, self.training_data_source_id)]
 
     def training_parameters(self) -> dict[str, str]:
-        return {**DEFAULT_TRAINING_PARAMETERS, **self.parameters}
+        return learning.reported_training_parameters(self.parameters)
 
     def filter_value(self, variable: str) -> str | float | None:
         values = {
@@ -338,17 +372,26 @@ class MLModel(Entity):
             "TrainingParameters": self.training_parameters(),
             "InputDataLocationS3": self.input_data_location_s3,
             "MLModelType": self.ml_model_type,
-            "ScoreThreshold": self.score_threshold,
+            # A model that has not started training has no threshold yet (seen in the CLI's answers).
+            "ScoreThreshold": self.score_threshold if self.status != PENDING else None,
             "ScoreThresholdLastUpdatedAt": self.score_threshold_last_updated_at,
         }
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "Algorithm": "sgd"}
 
-    def get(self, verbose: bool = False) -> dict[str, Any]:
-        members = super().get(verbose)
+    def has_log(self) -> bool:
+        # Neither has a model that has not started training (seen in the CLI's answers).
+        return self.status != PENDING
+
+    def get(self, log_uri: str, verbose: bool = False) -> dict[str, Any]:
+        members = super().get(log_uri, verbose)
         if verbose:
-            members.update(_without_unset({"Recipe": self.recipe, "Schema": self.schema_text}))
+            recipe = self.recipe
+            if recipe is None and self.recipe_uri is None:
+                # A model created without a recipe trains with the default one, and shows it.
+                recipe = json.dumps(learning.DEFAULT_RECIPE)
+            members.update(_without_unset({"Recipe": recipe, "Schema": self.schema_text}))
         return members
 
 
@@ -387,9 +430,6 @@ class BatchPrediction(Entity):
     def result_url(self, input_url: str) -> str:
         basename = input_url.rstrip("/").rsplit("/", 1)[-1]
         return f"{self.output_prefix()}batch-prediction/result/{self.entity_id}-{basename}.gz"
-
-    def log_uri(self) -> str:
-        return f"{self.output_prefix()}batch-prediction/logs/{self.entity_id}.log"
 
     def filter_value(self, variable: str) -> str | float | None:
         values = {
@@ -615,6 +655,12 @@ class MachineLearningBackend:
         self._entities: dict[str, dict[str, Entity]] = {kind: {} for kind in ENTITY_TYPES}
         self._unfinished: dict[tuple[str, str], Entity] = {}
         self._failures_to_inject: list[tuple[str | None, str]] = []
+        # Where the job logs are served; the emulator sets it once its log server listens.
+        self.log_base_url = ""
+
+    def log_uri(self, entity: Entity) -> str:
+        """The HTTPS URL of ``entity``'s log (a presigned URL in the service; this one needs no signature)."""
+        return f"{self.log_base_url}/{entity.log_folder}/{entity.entity_id}.log"
 
     # Data sources.
 
@@ -638,7 +684,7 @@ class MachineLearningBackend:
         if schema is not None and schema_location is not None:
             raise InvalidInputException("DataSpec: give DataSchema or DataSchemaLocationS3, not both")
         if schema is not None:
-            schema = _require_string("DataSpec.DataSchema", schema)
+            schema = validate_document("DataSpec.DataSchema", schema)
             _learning_rule("DataSpec.DataSchema", lambda: learning.DataSchema.from_json(schema))
         if schema_location is not None:
             schema_location = validate_s3_url("DataSpec.DataSchemaLocationS3", schema_location)
@@ -713,7 +759,7 @@ class MachineLearningBackend:
         if recipe is not None and recipe_uri is not None:
             raise InvalidInputException("Recipe, RecipeUri: give one of them, not both")
         if recipe is not None:
-            recipe = _require_string("Recipe", recipe)
+            recipe = validate_document("Recipe", recipe)
         if recipe_uri is not None:
             recipe_uri = validate_s3_url("RecipeUri", recipe_uri)
         request = {
@@ -894,7 +940,7 @@ class MachineLearningBackend:
         operators = {}
         for operator in FILTER_OPERATORS:
             if request.get(operator) is not None:
-                operators[operator] = _require_string(operator, request[operator])
+                operators[operator] = validate_comparator_value(operator, request[operator])
         if operators and filter_variable is None:
             raise InvalidInputException(
                 f"{', '.join(operators)}: FilterVariable is required with an operator"
@@ -913,6 +959,11 @@ class MachineLearningBackend:
             next_token=next_token,
         )
         offset = query.offset()
+        if filter_variable in _TIME_VARIABLES:
+            # A malformed time is the caller's mistake whether or not any entity would be compared to it.
+            for operator, operand in operators.items():
+                if operator != "Prefix":
+                    _parse_time(filter_variable, operator, operand)
         with self.lock:
             matching = [entity for entity in self._entities[kind].values() if query.matches(entity)]
         matching.sort(key=query.sort_key, reverse=sort_order == "dsc")
@@ -947,8 +998,7 @@ class MachineLearningBackend:
     def set_status(self, kind: str, entity_id: str, status: str) -> Entity:
         with self.lock:
             entity = self._control_target(kind, entity_id)
-            entity.status = status
-            entity.last_updated_at = self.clock.now()
+            entity.set_status(self.clock.now(), status)
             if status in UNFINISHED_STATUSES:
                 self._unfinished[(kind, entity_id)] = entity
             return entity
@@ -1026,8 +1076,7 @@ class MachineLearningBackend:
     def _delete(self, entity_type: type[Entity], member: str, entity_id: Any) -> Any:
         with self.lock:
             entity = self._get(entity_type, member, entity_id)
-            entity.status = DELETED
-            entity.last_updated_at = self.clock.now()
+            entity.set_status(self.clock.now(), DELETED)
             return entity
 
     def _control_target(self, kind: str, entity_id: str) -> Entity:

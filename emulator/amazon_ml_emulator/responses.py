@@ -22,6 +22,7 @@ from amazon_ml_emulator.exceptions import (
 from amazon_ml_emulator.models import (
     BatchPrediction,
     DataSource,
+    Entity,
     Evaluation,
     MachineLearningBackend,
     MLModel,
@@ -118,8 +119,7 @@ class MachineLearningResponse:
         return {"DataSourceId": data_source.entity_id}
 
     def get_data_source(self, params: dict[str, Any]) -> dict[str, Any]:
-        data_source = self.backend.get_data_source(params.get("DataSourceId"))
-        return data_source.get(verbose=bool(params.get("Verbose")))
+        return self._get(self.backend.get_data_source(params.get("DataSourceId")), params)
 
     def describe_data_sources(self, params: dict[str, Any]) -> dict[str, Any]:
         return self._describe(DataSource.kind, params)
@@ -149,7 +149,7 @@ class MachineLearningResponse:
         return {"MLModelId": ml_model.entity_id}
 
     def get_ml_model(self, params: dict[str, Any]) -> dict[str, Any]:
-        return self.backend.get_ml_model(params.get("MLModelId")).get(verbose=bool(params.get("Verbose")))
+        return self._get(self.backend.get_ml_model(params.get("MLModelId")), params)
 
     def describe_ml_models(self, params: dict[str, Any]) -> dict[str, Any]:
         return self._describe(MLModel.kind, params)
@@ -177,7 +177,7 @@ class MachineLearningResponse:
         return {"BatchPredictionId": batch_prediction.entity_id}
 
     def get_batch_prediction(self, params: dict[str, Any]) -> dict[str, Any]:
-        return self.backend.get_batch_prediction(params.get("BatchPredictionId")).get()
+        return self._get(self.backend.get_batch_prediction(params.get("BatchPredictionId")), params)
 
     def describe_batch_predictions(self, params: dict[str, Any]) -> dict[str, Any]:
         return self._describe(BatchPrediction.kind, params)
@@ -205,7 +205,7 @@ class MachineLearningResponse:
         return {"EvaluationId": evaluation.entity_id}
 
     def get_evaluation(self, params: dict[str, Any]) -> dict[str, Any]:
-        return self.backend.get_evaluation(params.get("EvaluationId")).get()
+        return self._get(self.backend.get_evaluation(params.get("EvaluationId")), params)
 
     def describe_evaluations(self, params: dict[str, Any]) -> dict[str, Any]:
         return self._describe(Evaluation.kind, params)
@@ -216,6 +216,10 @@ class MachineLearningResponse:
 
     def delete_evaluation(self, params: dict[str, Any]) -> dict[str, Any]:
         return {"EvaluationId": self.backend.delete_evaluation(params.get("EvaluationId")).entity_id}
+
+    def _get(self, entity: Entity, params: dict[str, Any]) -> dict[str, Any]:
+        # Only GetDataSource and GetMLModel have a Verbose member; botocore sends it to no other Get*.
+        return entity.get(self.backend.log_uri(entity), verbose=bool(params.get("Verbose")))
 
     def _describe(self, kind: str, params: dict[str, Any]) -> dict[str, Any]:
         page, next_token = self.backend.describe(kind, params)

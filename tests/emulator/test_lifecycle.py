@@ -32,7 +32,7 @@ def test_batch_prediction_goes_pending_inprogress_completed_with_times_and_count
     assert done["InvalidRecordCount"] == 0
     assert done["InputDataLocationS3"] == tiny["location"]
     assert done["CreatedByIamUser"] == ARN
-    assert done["LogUri"].startswith("s3://")
+    assert done["LogUri"].startswith("https://")
     assert "Message" not in done
 
 

@@ -13,7 +13,11 @@ from amazon_ml_emulator.learning.schema import (
     parse_data_rearrangement,
 )
 from amazon_ml_emulator.learning.scoring import ScoredFile, TrainedModel
-from amazon_ml_emulator.learning.training import train_model, validate_model_parameters
+from amazon_ml_emulator.learning.training import (
+    reported_training_parameters,
+    train_model,
+    validate_model_parameters,
+)
 from amazon_ml_emulator.learning.values import LearningError, format_number, parse_binary, parse_numeric
 
 __all__ = [
@@ -30,6 +34,7 @@ __all__ = [
     "parse_binary",
     "parse_data_rearrangement",
     "parse_numeric",
+    "reported_training_parameters",
     "train_model",
     "validate_model_parameters",
     "validate_recipe",

@@ -43,11 +43,20 @@ DEFAULT_MAX_PASSES = 10
 DEFAULT_SHUFFLE_TYPE = "none"
 # The API reference says no regularization by default; the Developer Guide's console default is a
 # mild L2 of 1E-6. We follow the console.
-DEFAULT_L2_REGULARIZATION_AMOUNT = 1e-6
+# Written as the service writes numbers in TrainingParameters (Java's Double.toString).
+DEFAULT_L2_REGULARIZATION_AMOUNT_TEXT = "1.0E-6"
+DEFAULT_L2_REGULARIZATION_AMOUNT = float(DEFAULT_L2_REGULARIZATION_AMOUNT_TEXT)
 DEFAULT_MAX_MODEL_SIZE_IN_BYTES = 33_554_432
 MIN_MAX_MODEL_SIZE_IN_BYTES = 100_000
 MAX_MAX_MODEL_SIZE_IN_BYTES = 2_147_483_648
 MAX_MAX_PASSES = 10_000
+# What a model trains with for each parameter it was not given, as GetMLModel reports it.
+DEFAULT_TRAINING_PARAMETERS = {
+    PARAMETER_MAX_PASSES: str(DEFAULT_MAX_PASSES),
+    PARAMETER_SHUFFLE_TYPE: DEFAULT_SHUFFLE_TYPE,
+    PARAMETER_L2_REGULARIZATION_AMOUNT: DEFAULT_L2_REGULARIZATION_AMOUNT_TEXT,
+    PARAMETER_MAX_MODEL_SIZE_IN_BYTES: str(DEFAULT_MAX_MODEL_SIZE_IN_BYTES),
+}
 
 # Initial SGD learning rates, decaying with the number of updates. scikit-learn's "optimal" schedule
 # with Amazon ML's tiny regularization amounts drives scores to exactly 0 or 1; these keep them graded.
@@ -120,6 +129,15 @@ def _integer_parameter(values: dict[str, str], key: str, low: int, high: int) ->
     if not re.fullmatch(r"[+-]?\d+", text) or not low <= int(text) <= high:
         raise LearningError(f"Parameters {key} {text!r}: must be an integer from {low} to {high}")
     return int(text)
+
+
+def reported_training_parameters(parameters: dict[str, str]) -> dict[str, str]:
+    """The TrainingParameters of a model: those given, and for the others the defaults it trains with."""
+    defaults = {"algorithm": "sgd", **DEFAULT_TRAINING_PARAMETERS}
+    if PARAMETER_L1_REGULARIZATION_AMOUNT in parameters:
+        # L1 and L2 exclude each other: a model given L1 trains without the default L2.
+        del defaults[PARAMETER_L2_REGULARIZATION_AMOUNT]
+    return {**defaults, **parameters}
 
 
 def validate_model_parameters(model_type: str, parameters: dict[str, str]) -> None:
