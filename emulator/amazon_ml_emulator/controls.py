@@ -45,6 +45,7 @@ class EmulatorConfig:
     :param operations: the operations fault injection and latency apply to; ``None`` means all of them.
     :param unavailable: answer every call with HTTP 403 AccessDeniedException, as for a closed account.
     :param seed: seed of the random draws of fault injection, for reproducible runs.
+    :param endpoint_startup_duration: least time a new real-time endpoint stays UPDATING before it is READY.
     :param max_job_runtime: most time a job may spend INPROGRESS before it turns FAILED (the service's limit is
         7 days); with ``job_duration`` above it, a test sees the limit at work.
     """
@@ -62,6 +63,7 @@ class EmulatorConfig:
     unavailable: bool = False
     seed: int | None = None
     max_job_runtime: float = MAX_JOB_RUNTIME
+    endpoint_startup_duration: float = 0.5
 
     def update(self, **changes: Any) -> None:
         """Apply ``changes`` after checking them all, so a bad value changes nothing."""
@@ -77,7 +79,7 @@ class EmulatorConfig:
     def check(self) -> None:
         if self.max_job_runtime <= 0:
             raise ValueError(f"max_job_runtime {self.max_job_runtime!r}: must be > 0")
-        for name in ("job_duration", "pending_duration", "latency"):
+        for name in ("job_duration", "pending_duration", "latency", "endpoint_startup_duration"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} {getattr(self, name)!r}: must be >= 0")
         for name in ("throttle_rate", "error_rate"):

@@ -83,6 +83,7 @@ class JobRunner:
         with backend.lock:
             now = backend.clock.now()
             in_progress = backend.count_in_progress()
+            backend.mount_ready_endpoints(now)
             for entity in backend.unfinished():
                 if entity.status == INPROGRESS:
                     if now - (entity.started_at or now) > config.max_job_runtime:

@@ -21,6 +21,7 @@ from amazon_ml_emulator.controls import Clock, EmulatorConfig
 from amazon_ml_emulator.exceptions import (
     IdempotentParameterMismatchException,
     InvalidInputException,
+    PredictorNotMountedException,
     ResourceNotFoundException,
 )
 
@@ -35,6 +36,9 @@ ML_MODEL_TYPES = ("REGRESSION", "BINARY", "MULTICLASS")
 SORT_ORDERS = ("asc", "dsc")
 FILTER_OPERATORS = ("EQ", "GT", "LT", "GE", "LE", "NE", "Prefix")
 DEFAULT_SCORE_THRESHOLD = 0.5
+# Real-time endpoints: EndpointStatus values, and the request rate the service gives every endpoint.
+ENDPOINT_NONE, ENDPOINT_UPDATING, ENDPOINT_READY = "NONE", "UPDATING", "READY"
+PEAK_REQUESTS_PER_SECOND = 200
 DEFAULT_ACCOUNT_ID = "123456789012"
 # Bounds botocore's model sets on members it leaves to the service.
 MAX_COMPARATOR_VALUE_LENGTH = 1024
@@ -339,6 +343,23 @@ class MLModel(Entity):
     size_in_bytes: int | None = None
     schema_text: str | None = None
     trained_model: learning.TrainedModel | None = None
+    # The real-time endpoint, once created.
+    endpoint_status: str = ENDPOINT_NONE
+    endpoint_created_at: float | None = None
+    endpoint_ready_at: float | None = None
+    endpoint_url: str | None = None
+
+    def endpoint_info(self) -> dict[str, Any]:
+        """``EndpointInfo`` of GetMLModel and DescribeMLModels, ``RealtimeEndpointInfo`` of the endpoint calls."""
+        mounted = self.endpoint_status != ENDPOINT_NONE
+        return _without_unset(
+            {
+                "PeakRequestsPerSecond": PEAK_REQUESTS_PER_SECOND if mounted else 0,
+                "CreatedAt": self.endpoint_created_at,
+                "EndpointUrl": self.endpoint_url,
+                "EndpointStatus": self.endpoint_status,
+            }
+        )
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -354,7 +375,7 @@ class MLModel(Entity):
     def filter_value(self, variable: str) -> str | float | None:
         values = {
             "TrainingDataSourceId": self.training_data_source_id,
-            "RealtimeEndpointStatus": "NONE",
+            "RealtimeEndpointStatus": self.endpoint_status,
             "MLModelType": self.ml_model_type,
             "Algorithm": "sgd",
             "TrainingDataURI": self.input_data_location_s3,
@@ -368,7 +389,7 @@ class MLModel(Entity):
             **super()._common_members(),
             "TrainingDataSourceId": self.training_data_source_id,
             "SizeInBytes": self.size_in_bytes,
-            "EndpointInfo": {"PeakRequestsPerSecond": 0, "EndpointStatus": "NONE"},
+            "EndpointInfo": self.endpoint_info(),
             "TrainingParameters": self.training_parameters(),
             "InputDataLocationS3": self.input_data_location_s3,
             "MLModelType": self.ml_model_type,
@@ -655,8 +676,10 @@ class MachineLearningBackend:
         self._entities: dict[str, dict[str, Entity]] = {kind: {} for kind in ENTITY_TYPES}
         self._unfinished: dict[tuple[str, str], Entity] = {}
         self._failures_to_inject: list[tuple[str | None, str]] = []
-        # Where the job logs are served; the emulator sets it once its log server listens.
+        # Where the job logs are served, and where clients reach this service (the EndpointUrl of real-time
+        # endpoints, so that Predict comes back here); the emulator sets both once it listens.
         self.log_base_url = ""
+        self.endpoint_url = ""
 
     def log_uri(self, entity: Entity) -> str:
         """The HTTPS URL of ``entity``'s log (a presigned URL in the service; this one needs no signature)."""
@@ -833,6 +856,65 @@ class MachineLearningBackend:
 
     def delete_ml_model(self, ml_model_id: Any) -> MLModel:
         return self._delete(MLModel, "MLModelId", ml_model_id)
+
+    # Real-time endpoints.
+
+    def create_realtime_endpoint(self, ml_model_id: Any) -> MLModel:
+        with self.lock:
+            ml_model = self.get_ml_model(ml_model_id)
+            if ml_model.status != COMPLETED:
+                # Whether the service accepts a model still training is unverified; only a trained one can answer.
+                raise InvalidInputException(
+                    f"MLModelId {ml_model.entity_id!r}: is {ml_model.status}; "
+                    "only a COMPLETED model can have a real-time endpoint"
+                )
+            if ml_model.endpoint_status == ENDPOINT_NONE:
+                now = self.clock.now()
+                ml_model.endpoint_status = ENDPOINT_UPDATING
+                ml_model.endpoint_created_at = now
+                ml_model.endpoint_ready_at = now + self.config.endpoint_startup_duration
+                ml_model.endpoint_url = self.endpoint_url
+                ml_model.record(now, "Real-time endpoint created, status UPDATING")
+            return ml_model
+
+    def delete_realtime_endpoint(self, ml_model_id: Any) -> MLModel:
+        with self.lock:
+            ml_model = self.get_ml_model(ml_model_id)
+            if ml_model.endpoint_status != ENDPOINT_NONE:
+                ml_model.record(self.clock.now(), "Real-time endpoint deleted")
+            ml_model.endpoint_status = ENDPOINT_NONE
+            ml_model.endpoint_created_at = ml_model.endpoint_ready_at = ml_model.endpoint_url = None
+            return ml_model
+
+    def mount_ready_endpoints(self, now: float) -> None:
+        """Turn the endpoints whose startup time has passed READY."""
+        with self.lock:
+            for ml_model in self._entities[MLModel.kind].values():
+                if ml_model.endpoint_status == ENDPOINT_UPDATING and now >= (
+                    ml_model.endpoint_ready_at or now
+                ):
+                    ml_model.endpoint_status = ENDPOINT_READY
+                    ml_model.record(now, "Real-time endpoint READY")
+
+    def predict(self, ml_model_id: Any, record: Any, predict_endpoint: Any) -> dict[str, Any]:
+        """Predict's ``Prediction``: the model's answer for one record, from its READY real-time endpoint."""
+        _require_string("PredictEndpoint", predict_endpoint)
+        if not isinstance(record, dict) or not all(
+            isinstance(key, str) and isinstance(value, str) for key, value in record.items()
+        ):
+            raise InvalidInputException(f"Record {record!r}: must map attribute names to string values")
+        with self.lock:
+            ml_model = self.get_ml_model(ml_model_id)
+            if ml_model.endpoint_status != ENDPOINT_READY or ml_model.trained_model is None:
+                raise PredictorNotMountedException(
+                    f"MLModelId {ml_model.entity_id!r}: has no READY real-time endpoint "
+                    f"(EndpointStatus {ml_model.endpoint_status}); call CreateRealtimeEndpoint first"
+                )
+            schema = learning.DataSchema.from_json(ml_model.schema_text or "")
+            threshold = (
+                ml_model.score_threshold if ml_model.score_threshold is not None else DEFAULT_SCORE_THRESHOLD
+            )
+            return ml_model.trained_model.predict(schema, record, threshold)
 
     # Batch predictions.
 

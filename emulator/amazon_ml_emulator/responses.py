@@ -163,6 +163,23 @@ class MachineLearningResponse:
     def delete_ml_model(self, params: dict[str, Any]) -> dict[str, Any]:
         return {"MLModelId": self.backend.delete_ml_model(params.get("MLModelId")).entity_id}
 
+    # Real-time endpoints.
+
+    def create_realtime_endpoint(self, params: dict[str, Any]) -> dict[str, Any]:
+        ml_model = self.backend.create_realtime_endpoint(params.get("MLModelId"))
+        self.on_change()
+        return {"MLModelId": ml_model.entity_id, "RealtimeEndpointInfo": ml_model.endpoint_info()}
+
+    def delete_realtime_endpoint(self, params: dict[str, Any]) -> dict[str, Any]:
+        ml_model = self.backend.delete_realtime_endpoint(params.get("MLModelId"))
+        return {"MLModelId": ml_model.entity_id, "RealtimeEndpointInfo": ml_model.endpoint_info()}
+
+    def predict(self, params: dict[str, Any]) -> dict[str, Any]:
+        prediction = self.backend.predict(
+            params.get("MLModelId"), params.get("Record"), params.get("PredictEndpoint")
+        )
+        return {"Prediction": prediction}
+
     # Batch predictions.
 
     def create_batch_prediction(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -240,6 +257,9 @@ OPERATIONS = (
     "DescribeMLModels",
     "UpdateMLModel",
     "DeleteMLModel",
+    "CreateRealtimeEndpoint",
+    "DeleteRealtimeEndpoint",
+    "Predict",
     "CreateBatchPrediction",
     "GetBatchPrediction",
     "DescribeBatchPredictions",

@@ -181,6 +181,7 @@ class Emulator:
         application = EmulatorApplication(self, protocol)
         self._server = _BackgroundServer(self.host, self.port, application, _QuietRequestHandler)
         self.port = self._server.port
+        self.backend.endpoint_url = self.endpoint_url
         return self
 
     def _start_log_server(self) -> None:

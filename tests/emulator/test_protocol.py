@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 from amazon_ml_emulator.datasets import TINY_SCHEMA
 from amazon_ml_emulator.responses import OPERATIONS
 
-from .helpers import BUCKET, CREDENTIALS, new_id, wait_for_status
+from .helpers import BUCKET, CREDENTIALS, new_id, wait_for_status, wait_until_endpoint_ready
 from .shapes import attach_checker
 
 
@@ -63,6 +63,11 @@ def test_every_operation_of_a_pipeline_answers_in_botocore_shape(ml, checked_cli
         ml.describe_evaluations,
     ):
         assert describe(FilterVariable="Name", EQ="renamed")["Results"]
+    endpoint = ml.create_realtime_endpoint(MLModelId=ml_model_id)["RealtimeEndpointInfo"]
+    ml.describe_ml_models(FilterVariable="RealtimeEndpointStatus", EQ="UPDATING")
+    wait_until_endpoint_ready(ml, ml_model_id)
+    ml.predict(MLModelId=ml_model_id, Record={"x": "7"}, PredictEndpoint=endpoint["EndpointUrl"])
+    ml.delete_realtime_endpoint(MLModelId=ml_model_id)
     ml.delete_evaluation(EvaluationId=evaluation_id)
     ml.delete_batch_prediction(BatchPredictionId=batch_prediction_id)
     spare_data_source_id = pipeline.data_source(tiny["location"], TINY_SCHEMA)
@@ -133,7 +138,6 @@ def test_missing_entity_raises_resource_not_found_in_boto3(ml):
 @pytest.mark.parametrize(
     ("target", "body", "error_type"),
     [
-        ("AmazonML_20141212.Predict", b"{}", "UnknownOperationException"),
         ("AmazonML_20141212.LaunchRocket", b"{}", "UnknownOperationException"),
         ("DynamoDB_20120810.ListTables", b"{}", "UnknownOperationException"),
         ("AmazonML_20141212.GetBatchPrediction", b"{not json", "SerializationException"),

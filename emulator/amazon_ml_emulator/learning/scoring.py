@@ -139,6 +139,30 @@ class TrainedModel:
             return ""
         return format_number(label) if self.model_type == "REGRESSION" else str(label)
 
+    def predict(self, schema: DataSchema, record: dict[str, str], score_threshold: float) -> dict[str, Any]:
+        """
+        Predict one record as a real-time endpoint does: the ``Prediction`` member of Predict's answer.
+
+        Attributes the record lacks count as missing; names the schema does not know are ignored. BINARY
+        gives ``predictedLabel`` and the score under that label (the API reference's sample), MULTICLASS the
+        best label and every class's score, REGRESSION ``predictedValue``.
+
+        :param schema: the training data source's schema.
+        :param record: attribute name to raw value.
+        :param score_threshold: BINARY predictedLabel is 1 when the score is >= this.
+        """
+        score = self._scores(schema, [[record.get(name, "") for name in schema.attribute_names]])[0]
+        prediction: dict[str, Any] = {"details": {"Algorithm": "SGD", "PredictiveModelType": self.model_type}}
+        if self.model_type == "BINARY":
+            label = "1" if score >= score_threshold else "0"
+            prediction.update(predictedLabel=label, predictedScores={label: float(score)})
+        elif self.model_type == "MULTICLASS":
+            scores = {label: float(value) for label, value in zip(self.class_labels, score, strict=True)}
+            prediction.update(predictedLabel=max(scores, key=scores.__getitem__), predictedScores=scores)
+        else:
+            prediction["predictedValue"] = float(score)
+        return prediction
+
     def evaluate(self, dataset: Dataset) -> dict[str, str]:
         """
         Score a data source that holds the target and measure the model on it.
