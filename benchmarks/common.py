@@ -6,6 +6,7 @@ import json
 import os
 import platform
 import queue
+import shlex
 import signal
 import subprocess
 import sys
@@ -82,7 +83,8 @@ def emulator_process(*arguments: str, startup_timeout: float = 60) -> Iterator[E
             except queue.Empty:
                 raise RuntimeError(f"the emulator did not start within {startup_timeout} s") from None
             if line.startswith("AIRFLOW_CONN_AWS_DEFAULT="):
-                connection_json = line.partition("=")[2].strip()
+                # The line is quoted for the shell, to be pasted after `export`.
+                connection_json = shlex.split(line.partition("=")[2])[0]
         extra = json.loads(connection_json)["extra"]
         yield EmulatorProcess(
             process, extra["endpoint_url"], extra["service_config"]["s3"]["endpoint_url"], connection_json

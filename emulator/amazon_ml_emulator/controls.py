@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from amazon_ml_emulator.databases import parse_address
 from amazon_ml_emulator.exceptions import (
     AccessDeniedException,
     InternalServerException,
@@ -46,6 +47,9 @@ class EmulatorConfig:
     :param unavailable: answer every call with HTTP 403 AccessDeniedException, as for a closed account.
     :param seed: seed of the random draws of fault injection, for reproducible runs.
     :param endpoint_startup_duration: least time a new real-time endpoint stays UPDATING before it is READY.
+    :param redshift_clusters: ClusterIdentifier to ``host:port`` of the PostgreSQL server standing in for that
+        Redshift cluster (same wire protocol); a data source naming another cluster FAILS.
+    :param rds_instances: InstanceIdentifier to ``host:port`` of the MySQL or MariaDB server of that RDS instance.
     :param max_job_runtime: most time a job may spend INPROGRESS before it turns FAILED (the service's limit is
         7 days); with ``job_duration`` above it, a test sees the limit at work.
     """
@@ -64,6 +68,8 @@ class EmulatorConfig:
     seed: int | None = None
     max_job_runtime: float = MAX_JOB_RUNTIME
     endpoint_startup_duration: float = 0.5
+    redshift_clusters: dict[str, str] = field(default_factory=dict)
+    rds_instances: dict[str, str] = field(default_factory=dict)
 
     def update(self, **changes: Any) -> None:
         """Apply ``changes`` after checking them all, so a bad value changes nothing."""
@@ -77,6 +83,8 @@ class EmulatorConfig:
             setattr(self, name, getattr(candidate, name))
 
     def check(self) -> None:
+        for identifier, address in {**self.redshift_clusters, **self.rds_instances}.items():
+            parse_address(identifier, address)
         if self.max_job_runtime <= 0:
             raise ValueError(f"max_job_runtime {self.max_job_runtime!r}: must be > 0")
         for name in ("job_duration", "pending_duration", "latency", "endpoint_startup_duration"):

@@ -13,6 +13,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from amazon_ml_emulator import learning
+from amazon_ml_emulator.databases import REDSHIFT, DatabaseError, DatabaseQuery, rows_as_csv, run_query
 from amazon_ml_emulator.models import (
     COMPLETED,
     DELETED,
@@ -112,7 +113,7 @@ class JobRunner:
         del self._work[entity]
         try:
             results = future.result()
-        except (JobFailure, StorageError, learning.LearningError) as error:
+        except (JobFailure, StorageError, DatabaseError, learning.LearningError) as error:
             entity.fail(now, str(error))
             return
         except Exception as error:
@@ -160,15 +161,18 @@ class JobRunner:
         rearrangement_text = data_source.data_rearrangement
         compute_statistics = data_source.compute_statistics
         storage = self.storage
+        stage = self._staging(data_source)
 
         def work() -> dict[str, Any]:
-            files = storage.read_objects(location)
-            if not files:
-                raise JobFailure(f"DataLocationS3 {location!r}: no objects found")
             text = schema_text
             if text is None and schema_location is not None:
                 text = storage.read(schema_location).decode("utf-8")
             schema = learning.DataSchema.from_json(text or "")
+            if stage is not None:
+                stage(schema)
+            files = storage.read_objects(location)
+            if not files:
+                raise JobFailure(f"DataLocationS3 {location!r}: no objects found")
             rearrangement = learning.parse_data_rearrangement(rearrangement_text)
             dataset = learning.load_dataset(files, schema, rearrangement)
             return {
@@ -182,6 +186,32 @@ class JobRunner:
             }
 
         return work
+
+    def _staging(self, data_source: DataSource) -> Callable[[learning.DataSchema], None] | None:
+        """For a Redshift or RDS data source: the work that runs its query and stages the result as CSV."""
+        query: DatabaseQuery | None = data_source.database_query
+        if query is None:
+            return None
+        config = self.backend.config
+        addresses = config.redshift_clusters if query.engine == REDSHIFT else config.rds_instances
+        address = addresses.get(query.identifier)
+        staged_url = f"{data_source.data_location_s3}{data_source.entity_id}.csv"
+        storage = self.storage
+
+        def stage(schema: learning.DataSchema) -> None:
+            if address is None:
+                kind = "cluster" if query.engine == REDSHIFT else "instance"
+                raise JobFailure(f"{query.engine} {kind} {query.identifier!r} not found")
+            columns, rows = run_query(query, address)
+            if len(columns) != len(schema.attributes):
+                raise JobFailure(
+                    f"SelectSqlQuery returns {len(columns)} columns but the DataSchema has "
+                    f"{len(schema.attributes)} attributes"
+                )
+            body = rows_as_csv(columns, rows, header=schema.data_file_contains_header)
+            storage.write(staged_url, body, "text/csv")
+
+        return stage
 
     def _ml_model_work(self, ml_model: MLModel) -> Work:
         training: Any = self.backend.find(DataSource.kind, ml_model.training_data_source_id)

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 from amazon_ml_emulator import learning
 from amazon_ml_emulator.controls import Clock, EmulatorConfig
+from amazon_ml_emulator.databases import RDS, REDSHIFT, DatabaseQuery
 from amazon_ml_emulator.exceptions import (
     IdempotentParameterMismatchException,
     InvalidInputException,
@@ -45,6 +46,8 @@ MAX_COMPARATOR_VALUE_LENGTH = 1024
 MAX_DOCUMENT_LENGTH = 131071  # DataSchema and Recipe
 
 _ENTITY_ID = re.compile(r"[a-zA-Z0-9_.-]+")
+_DATABASE_IDENTIFIER = re.compile(r"[a-z0-9-]+")  # ClusterIdentifier, InstanceIdentifier
+_REDSHIFT_DATABASE_NAME = re.compile(r"[a-z0-9]+")
 _S3_URL = re.compile(r"s3://([^/]+)(/.*)?", re.DOTALL)
 
 
@@ -112,6 +115,25 @@ def validate_document(field_name: str, value: Any) -> str:
         raise InvalidInputException(
             f"{field_name}: {len(value)} characters; must be at most {MAX_DOCUMENT_LENGTH} characters long"
         )
+    return value
+
+
+def validate_string(
+    field_name: str, value: Any, low: int, high: int, pattern: re.Pattern[str] | None = None
+) -> str:
+    """A required string of ``low`` to ``high`` characters, matching ``pattern`` when given."""
+    value = _require_string(field_name, value)
+    if not low <= len(value) <= high:
+        shown = repr(value) if len(value) <= 40 else f"{value[:40]!r}..."
+        raise InvalidInputException(f"{field_name} {shown}: must be {low} to {high} characters long")
+    if pattern is not None and not pattern.fullmatch(value):
+        raise InvalidInputException(f"{field_name} {value!r}: must match the pattern {pattern.pattern}")
+    return value
+
+
+def validate_structure(field_name: str, value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise InvalidInputException(f"{field_name}: is required and must be a structure")
     return value
 
 
@@ -290,6 +312,24 @@ class DataSource(Entity):
     schema: learning.DataSchema | None = None
     dataset: learning.Dataset | None = None
     statistics: dict[str, Any] | None = None
+    # Redshift and RDS data sources: the query whose result is staged at data_location_s3, and their roles.
+    database_query: DatabaseQuery | None = None
+    role_arn: str | None = None
+    rds_roles: dict[str, str] | None = None
+
+    def database_metadata(self) -> dict[str, Any]:
+        """RedshiftMetadata or RDSMetadata: where the data comes from, never the password."""
+        query = self.database_query
+        if query is None:
+            return {}
+        if query.engine == REDSHIFT:
+            database = {"DatabaseName": query.database_name, "ClusterIdentifier": query.identifier}
+            metadata = {"RedshiftDatabase": database}
+        else:
+            database = {"InstanceIdentifier": query.identifier, "DatabaseName": query.database_name}
+            metadata = {"Database": database, **(self.rds_roles or {})}
+        metadata.update(DatabaseUserName=query.username, SelectSqlQuery=query.select_sql_query)
+        return {f"{query.engine}Metadata": metadata}
 
     def filter_value(self, variable: str) -> str | float | None:
         if variable == "DataLocationS3":
@@ -304,6 +344,8 @@ class DataSource(Entity):
             "DataSizeInBytes": self.data_size_in_bytes,
             "NumberOfFiles": self.number_of_files,
             "ComputeStatistics": self.compute_statistics,
+            "RoleARN": self.role_arn,
+            **self.database_metadata(),
         }
 
     def get(self, log_uri: str, verbose: bool = False) -> dict[str, Any]:
@@ -657,6 +699,59 @@ def _parse_time(variable: str, operator: str, operand: str) -> float:
     return moment.timestamp()
 
 
+def _schema_and_rearrangement(
+    spec_member: str, spec: dict[str, Any], location_member: str
+) -> tuple[str | None, str | None, str | None]:
+    """A data spec's DataSchema or its location (exactly one), and its DataRearrangement, checked."""
+    schema, schema_location = spec.get("DataSchema"), spec.get(location_member)
+    rearrangement = spec.get("DataRearrangement")
+    if schema is None and schema_location is None:
+        raise InvalidInputException(f"{spec_member}: one of DataSchema or {location_member} is required")
+    if schema is not None and schema_location is not None:
+        raise InvalidInputException(f"{spec_member}: give DataSchema or {location_member}, not both")
+    if schema is not None:
+        schema = validate_document(f"{spec_member}.DataSchema", schema)
+        _learning_rule(f"{spec_member}.DataSchema", lambda: learning.DataSchema.from_json(schema))
+    if schema_location is not None:
+        schema_location = validate_s3_url(f"{spec_member}.{location_member}", schema_location)
+    if rearrangement is not None:
+        rearrangement = _require_string(f"{spec_member}.DataRearrangement", rearrangement)
+        _learning_rule(
+            f"{spec_member}.DataRearrangement", lambda: learning.parse_data_rearrangement(rearrangement)
+        )
+    return schema, schema_location, rearrangement
+
+
+def _compute_statistics(value: Any) -> bool:
+    if value is not None and not isinstance(value, bool):
+        raise InvalidInputException(f"ComputeStatistics {value!r}: must be a boolean")
+    return bool(value)
+
+
+def _database_query(
+    engine: str,
+    spec_member: str,
+    spec: dict[str, Any],
+    identifier: str,
+    database_name: str,
+    max_password: int,
+) -> DatabaseQuery:
+    credentials = validate_structure(f"{spec_member}.DatabaseCredentials", spec.get("DatabaseCredentials"))
+    username = validate_string(
+        f"{spec_member}.DatabaseCredentials.Username", credentials.get("Username"), 1, 128
+    )
+    password = _require_string(f"{spec_member}.DatabaseCredentials.Password", credentials.get("Password"))
+    if not 8 <= len(password) <= max_password:
+        # The password is never echoed, not even in an error.
+        raise InvalidInputException(
+            f"{spec_member}.DatabaseCredentials.Password: must be 8 to {max_password} characters long"
+        )
+    select_sql_query = validate_string(
+        f"{spec_member}.SelectSqlQuery", spec.get("SelectSqlQuery"), 1, 16_777_216
+    )
+    return DatabaseQuery(engine, identifier, database_name, username, password, select_sql_query)
+
+
 class MachineLearningBackend:
     """
     The account's Amazon ML objects and the rules of every operation on them.
@@ -696,29 +791,12 @@ class MachineLearningBackend:
     ) -> DataSource:
         data_source_id = validate_entity_id("DataSourceId", data_source_id)
         name = validate_name("DataSourceName", data_source_name)
-        if not isinstance(data_spec, dict):
-            raise InvalidInputException("DataSpec: is required and must be a structure")
+        data_spec = validate_structure("DataSpec", data_spec)
         location = validate_s3_url("DataSpec.DataLocationS3", data_spec.get("DataLocationS3"))
-        schema = data_spec.get("DataSchema")
-        schema_location = data_spec.get("DataSchemaLocationS3")
-        rearrangement = data_spec.get("DataRearrangement")
-        if schema is None and schema_location is None:
-            raise InvalidInputException("DataSpec: one of DataSchema or DataSchemaLocationS3 is required")
-        if schema is not None and schema_location is not None:
-            raise InvalidInputException("DataSpec: give DataSchema or DataSchemaLocationS3, not both")
-        if schema is not None:
-            schema = validate_document("DataSpec.DataSchema", schema)
-            _learning_rule("DataSpec.DataSchema", lambda: learning.DataSchema.from_json(schema))
-        if schema_location is not None:
-            schema_location = validate_s3_url("DataSpec.DataSchemaLocationS3", schema_location)
-        if rearrangement is not None:
-            rearrangement = _require_string("DataSpec.DataRearrangement", rearrangement)
-            _learning_rule(
-                "DataSpec.DataRearrangement", lambda: learning.parse_data_rearrangement(rearrangement)
-            )
-        if compute_statistics is not None and not isinstance(compute_statistics, bool):
-            raise InvalidInputException(f"ComputeStatistics {compute_statistics!r}: must be a boolean")
-        compute_statistics = bool(compute_statistics)
+        schema, schema_location, rearrangement = _schema_and_rearrangement(
+            "DataSpec", data_spec, "DataSchemaLocationS3"
+        )
+        compute_statistics = _compute_statistics(compute_statistics)
         request = {
             "DataSourceName": name,
             "DataSpec": {
@@ -729,21 +807,133 @@ class MachineLearningBackend:
             },
             "ComputeStatistics": compute_statistics,
         }
+        return self._add_data_source(
+            data_source_id,
+            request,
+            name=name,
+            data_location_s3=location,
+            data_schema=schema,
+            data_schema_location_s3=schema_location,
+            data_rearrangement=rearrangement,
+            compute_statistics=compute_statistics,
+        )
+
+    def create_data_source_from_redshift(
+        self,
+        data_source_id: Any,
+        data_source_name: Any,
+        data_spec: Any,
+        role_arn: Any,
+        compute_statistics: Any,
+    ) -> DataSource:
+        data_source_id = validate_entity_id("DataSourceId", data_source_id)
+        name = validate_name("DataSourceName", data_source_name)
+        data_spec = validate_structure("DataSpec", data_spec)
+        database = validate_structure("DataSpec.DatabaseInformation", data_spec.get("DatabaseInformation"))
+        identifier = validate_string(
+            "DataSpec.DatabaseInformation.ClusterIdentifier",
+            database.get("ClusterIdentifier"),
+            1,
+            63,
+            _DATABASE_IDENTIFIER,
+        )
+        database_name = validate_string(
+            "DataSpec.DatabaseInformation.DatabaseName",
+            database.get("DatabaseName"),
+            1,
+            64,
+            _REDSHIFT_DATABASE_NAME,
+        )
+        query = _database_query(REDSHIFT, "DataSpec", data_spec, identifier, database_name, max_password=64)
+        return self._create_database_data_source(
+            data_source_id, name, "DataSpec", data_spec, query, role_arn, compute_statistics, rds_roles=None
+        )
+
+    def create_data_source_from_rds(
+        self,
+        data_source_id: Any,
+        data_source_name: Any,
+        rds_data: Any,
+        role_arn: Any,
+        compute_statistics: Any,
+    ) -> DataSource:
+        data_source_id = validate_entity_id("DataSourceId", data_source_id)
+        name = validate_name("DataSourceName", data_source_name)
+        rds_data = validate_structure("RDSData", rds_data)
+        database = validate_structure("RDSData.DatabaseInformation", rds_data.get("DatabaseInformation"))
+        identifier = validate_string(
+            "RDSData.DatabaseInformation.InstanceIdentifier",
+            database.get("InstanceIdentifier"),
+            1,
+            63,
+            _DATABASE_IDENTIFIER,
+        )
+        database_name = validate_string(
+            "RDSData.DatabaseInformation.DatabaseName", database.get("DatabaseName"), 1, 64
+        )
+        query = _database_query(RDS, "RDSData", rds_data, identifier, database_name, max_password=128)
+        roles = {
+            "ResourceRole": validate_string("RDSData.ResourceRole", rds_data.get("ResourceRole"), 1, 64),
+            "ServiceRole": validate_string("RDSData.ServiceRole", rds_data.get("ServiceRole"), 1, 64),
+        }
+        validate_string("RDSData.SubnetId", rds_data.get("SubnetId"), 1, 255)
+        groups = rds_data.get("SecurityGroupIds")
+        if not isinstance(groups, list):
+            raise InvalidInputException("RDSData.SecurityGroupIds: is required and must be a list")
+        for index, group in enumerate(groups):
+            validate_string(f"RDSData.SecurityGroupIds[{index}]", group, 1, 255)
+        return self._create_database_data_source(
+            data_source_id, name, "RDSData", rds_data, query, role_arn, compute_statistics, rds_roles=roles
+        )
+
+    def _create_database_data_source(
+        self,
+        data_source_id: str,
+        name: str | None,
+        spec_member: str,
+        spec: dict[str, Any],
+        query: DatabaseQuery,
+        role_arn: Any,
+        compute_statistics: Any,
+        rds_roles: dict[str, str] | None,
+    ) -> DataSource:
+        staging = validate_s3_url(f"{spec_member}.S3StagingLocation", spec.get("S3StagingLocation"))
+        schema, schema_uri, rearrangement = _schema_and_rearrangement(spec_member, spec, "DataSchemaUri")
+        role_arn = validate_string("RoleARN", role_arn, 1, 110)
+        compute_statistics = _compute_statistics(compute_statistics)
+        # Everything given, the password included, decides whether a create repeats an earlier one.
+        request = {
+            "DataSourceName": name,
+            spec_member: spec,
+            "RoleARN": role_arn,
+            "ComputeStatistics": compute_statistics,
+        }
+        return self._add_data_source(
+            data_source_id,
+            request,
+            name=name,
+            # The query's result is staged in a folder of its own under S3StagingLocation.
+            data_location_s3=f"{staging.rstrip('/')}/{data_source_id}/",
+            data_schema=schema,
+            data_schema_location_s3=schema_uri,
+            data_rearrangement=rearrangement,
+            compute_statistics=compute_statistics,
+            database_query=query,
+            role_arn=role_arn,
+            rds_roles=rds_roles,
+        )
+
+    def _add_data_source(self, data_source_id: str, request: dict[str, Any], **members: Any) -> DataSource:
         with self.lock:
             existing = self._existing(DataSource, data_source_id, request)
             if existing is not None:
                 return existing
             data_source = DataSource(
                 entity_id=data_source_id,
-                name=name,
                 created_at=self.clock.now(),
                 created_by_iam_user=self.caller_arn,
                 request=request,
-                data_location_s3=location,
-                data_schema=schema,
-                data_schema_location_s3=schema_location,
-                data_rearrangement=rearrangement,
-                compute_statistics=compute_statistics,
+                **members,
             )
             self._add(data_source)
             return data_source

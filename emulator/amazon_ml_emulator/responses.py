@@ -118,6 +118,28 @@ class MachineLearningResponse:
         self.on_change()
         return {"DataSourceId": data_source.entity_id}
 
+    def create_data_source_from_redshift(self, params: dict[str, Any]) -> dict[str, Any]:
+        data_source = self.backend.create_data_source_from_redshift(
+            params.get("DataSourceId"),
+            params.get("DataSourceName"),
+            params.get("DataSpec"),
+            params.get("RoleARN"),
+            params.get("ComputeStatistics"),
+        )
+        self.on_change()
+        return {"DataSourceId": data_source.entity_id}
+
+    def create_data_source_from_rds(self, params: dict[str, Any]) -> dict[str, Any]:
+        data_source = self.backend.create_data_source_from_rds(
+            params.get("DataSourceId"),
+            params.get("DataSourceName"),
+            params.get("RDSData"),
+            params.get("RoleARN"),
+            params.get("ComputeStatistics"),
+        )
+        self.on_change()
+        return {"DataSourceId": data_source.entity_id}
+
     def get_data_source(self, params: dict[str, Any]) -> dict[str, Any]:
         return self._get(self.backend.get_data_source(params.get("DataSourceId")), params)
 
@@ -248,6 +270,8 @@ class MachineLearningResponse:
 
 OPERATIONS = (
     "CreateDataSourceFromS3",
+    "CreateDataSourceFromRedshift",
+    "CreateDataSourceFromRDS",
     "GetDataSource",
     "DescribeDataSources",
     "UpdateDataSource",

@@ -75,7 +75,8 @@ def test_every_operation_of_a_pipeline_answers_in_botocore_shape(ml, checked_cli
     ml.delete_data_source(DataSourceId=spare_data_source_id)
 
     checked = {operation for operation, _, _ in checker.bodies}
-    assert checked == set(OPERATIONS)
+    # The Redshift and RDS creates need database servers: test_database_sources checks their answers.
+    assert checked == set(OPERATIONS) - {"CreateDataSourceFromRedshift", "CreateDataSourceFromRDS"}
 
 
 def test_verbose_gets_carry_schema_and_recipe_only_when_asked(ml, tiny):
