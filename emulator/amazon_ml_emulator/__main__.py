@@ -30,6 +30,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--pending-duration", type=float, default=0.2, help="least seconds PENDING")
     parser.add_argument("--concurrency-limit", type=int, default=25, help="most jobs INPROGRESS at once")
     parser.add_argument("--time-scale", type=float, default=1.0, help="emulated seconds per real second")
+    for option, kind in (
+        ("--redshift-cluster", "ClusterIdentifier"),
+        ("--rds-instance", "InstanceIdentifier"),
+    ):
+        parser.add_argument(
+            option,
+            action="append",
+            default=[],
+            type=_database_address,
+            metavar="ID=HOST:PORT",
+            help=f"the database server standing in for the {kind} ID; repeat for more",
+        )
     parser.add_argument("--missing-dependency", choices=MISSING_DEPENDENCY_MODES, default="reject")
     parser.add_argument(
         "--connection-env",
@@ -37,6 +49,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="also print an AIRFLOW_CONN_AWS_DEFAULT='...' line, quoted for the shell, to paste after 'export'",
     )
     return parser.parse_args(argv)
+
+
+def _database_address(text: str) -> tuple[str, str]:
+    identifier, _, address = text.partition("=")
+    if not identifier or not address:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be ID=HOST:PORT")
+    return identifier, address
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -55,6 +74,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         region_name=args.region_name,
         advertised_host=args.advertised_host,
         log_port=args.log_port,
+        redshift_clusters=dict(args.redshift_cluster),
+        rds_instances=dict(args.rds_instance),
         time_scale=args.time_scale,
         missing_dependency=args.missing_dependency,
     )
