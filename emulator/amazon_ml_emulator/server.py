@@ -23,6 +23,7 @@ import logging
 import shutil
 import tempfile
 import threading
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -245,6 +246,12 @@ class Emulator:
             "region_name": self.region_name,
             "service_config": {"s3": {"endpoint_url": self.s3_endpoint_url}},
         }
+
+    def connection_uri(self) -> str:
+        """An Airflow AWS connection as a URI, the other form of an ``AIRFLOW_CONN_<ID>`` value."""
+        extra = json.dumps(self.connection_extra())
+        login, password = TEST_CREDENTIALS["login"], TEST_CREDENTIALS["password"]
+        return f"aws://{login}:{password}@/?{urllib.parse.urlencode({'__extra__': extra})}"
 
     def connection_json(self) -> str:
         """An Airflow AWS connection as JSON, the value of an ``AIRFLOW_CONN_<ID>`` variable."""
