@@ -112,9 +112,14 @@ def _connect_mysql(query: DatabaseQuery, host: str, port: int) -> Any:
     )
 
 
-def _described(query: DatabaseQuery) -> str:
+def source_name(query: DatabaseQuery) -> str:
+    """The cluster or instance a query runs on, as messages name it: ``Redshift cluster 'analytics'``."""
     kind = "cluster" if query.engine == REDSHIFT else "instance"
-    return f"{query.engine} {kind} {query.identifier!r} database {query.database_name!r}"
+    return f"{query.engine} {kind} {query.identifier!r}"
+
+
+def _described(query: DatabaseQuery) -> str:
+    return f"{source_name(query)} database {query.database_name!r}"
 
 
 def _reason(error: Exception) -> str:

@@ -13,7 +13,14 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from amazon_ml_emulator import learning
-from amazon_ml_emulator.databases import REDSHIFT, DatabaseError, DatabaseQuery, rows_as_csv, run_query
+from amazon_ml_emulator.databases import (
+    REDSHIFT,
+    DatabaseError,
+    DatabaseQuery,
+    rows_as_csv,
+    run_query,
+    source_name,
+)
 from amazon_ml_emulator.models import (
     COMPLETED,
     DELETED,
@@ -200,8 +207,7 @@ class JobRunner:
 
         def stage(schema: learning.DataSchema) -> None:
             if address is None:
-                kind = "cluster" if query.engine == REDSHIFT else "instance"
-                raise JobFailure(f"{query.engine} {kind} {query.identifier!r} not found")
+                raise JobFailure(f"{source_name(query)} not found")
             columns, rows = run_query(query, address)
             if len(columns) != len(schema.attributes):
                 raise JobFailure(
