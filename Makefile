@@ -20,7 +20,7 @@ system-deps:
 lint: install
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
-	$(RUN) bandit -q -r airflow_ml_provider -x airflow_ml_provider/emulator
+	$(RUN) bandit -q -r airflow_ml_provider
 	$(RUN) mypy
 
 # The documentation site, warnings as errors (mkdocs.yml sets strict), into build/site.

@@ -6,6 +6,7 @@ import json
 import os
 import platform
 import queue
+import shlex
 import signal
 import subprocess
 import sys
@@ -31,7 +32,7 @@ SCORING_CSV = "x,label\n3,0\n9,1\n"
 @dataclass
 class EmulatorProcess:
     """
-    An emulator started with ``python -m airflow_ml_provider.emulator`` in its own process.
+    An emulator started with ``python -m amazon_ml_emulator`` in its own process.
 
     :param process: the running process.
     :param endpoint_url: its Amazon ML endpoint.
@@ -45,7 +46,7 @@ class EmulatorProcess:
     connection_json: str
 
     def client(self) -> Any:
-        from airflow_ml_provider.emulator import EmulatorClient
+        from amazon_ml_emulator import EmulatorClient
 
         return EmulatorClient(self.endpoint_url)
 
@@ -62,7 +63,7 @@ class EmulatorProcess:
 @contextmanager
 def emulator_process(*arguments: str, startup_timeout: float = 60) -> Iterator[EmulatorProcess]:
     """Start an emulator process with extra command-line ``arguments``; stop it with SIGTERM on exit."""
-    command = [sys.executable, "-m", "airflow_ml_provider.emulator", "--connection-env", *arguments]
+    command = [sys.executable, "-m", "amazon_ml_emulator", "--connection-env", *arguments]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
     lines: queue.Queue[str] = queue.Queue()
     assert process.stdout is not None
@@ -82,7 +83,8 @@ def emulator_process(*arguments: str, startup_timeout: float = 60) -> Iterator[E
             except queue.Empty:
                 raise RuntimeError(f"the emulator did not start within {startup_timeout} s") from None
             if line.startswith("AIRFLOW_CONN_AWS_DEFAULT="):
-                connection_json = line.partition("=")[2].strip()
+                # The line is quoted for the shell, to be pasted after `export`.
+                connection_json = shlex.split(line.partition("=")[2])[0]
         extra = json.loads(connection_json)["extra"]
         yield EmulatorProcess(
             process, extra["endpoint_url"], extra["service_config"]["s3"]["endpoint_url"], connection_json
@@ -111,7 +113,7 @@ def boto3_clients(endpoint_url: str, s3_endpoint_url: str) -> tuple[Any, Any]:
 
 def prepare_model(ml: Any, s3: Any, timeout: float = 60) -> tuple[str, str]:
     """Train a tiny BINARY model and create a data source to score; return their IDs once COMPLETED."""
-    from airflow_ml_provider.emulator.datasets import TINY_CSV, TINY_SCHEMA
+    from amazon_ml_emulator.datasets import TINY_CSV, TINY_SCHEMA
 
     s3.create_bucket(Bucket=BUCKET)
     s3.put_object(Bucket=BUCKET, Key="training/data.csv", Body=TINY_CSV.encode())

@@ -168,7 +168,7 @@ N batch predictions wait at once in one process, run as the triggerer runs trigg
 each trigger rebuilt from its `serialize()` output and its `run()` consumed by a task after
 `greenback.ensure_portal()`, with Airflow's logging set up as it sets it up (INFO; the output is
 captured). The emulator runs as a separate process
-(`python -m airflow_ml_provider.emulator`), driven with `EmulatorClient`. Each implementation runs in
+(`python -m amazon_ml_emulator`), driven with `EmulatorClient`. Each implementation runs in
 its own fresh process against its own fresh emulator, with a poll interval of
 {scale["poll_interval"]:g} s for all.
 

@@ -156,7 +156,7 @@ async def worker(run: Run) -> dict[str, Any]:
         run.poll_interval,
         run.timeout,
     )
-    from airflow_ml_provider.emulator import EmulatorClient
+    from amazon_ml_emulator import EmulatorClient
 
     connection = json.loads(os.environ["AIRFLOW_CONN_AWS_DEFAULT"])["extra"]
     control = EmulatorClient(connection["endpoint_url"])

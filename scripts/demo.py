@@ -14,8 +14,8 @@ from pathlib import Path
 
 import boto3
 
-from airflow_ml_provider.emulator import Emulator, datasets
-from airflow_ml_provider.emulator.dag_runner import migrated_home, run_dag_test
+from amazon_ml_emulator import Emulator, datasets
+from amazon_ml_emulator.testing.dag_runner import migrated_home, run_dag_test
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 BUCKET = "airflow-ml-demo"

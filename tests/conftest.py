@@ -20,8 +20,8 @@ os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
 import boto3  # noqa: E402
 import pytest  # noqa: E402
 
-from airflow_ml_provider.emulator import Emulator, datasets  # noqa: E402
-from airflow_ml_provider.emulator.dag_runner import migrated_home  # noqa: E402
+from amazon_ml_emulator import Emulator, datasets  # noqa: E402
+from amazon_ml_emulator.testing.dag_runner import migrated_home  # noqa: E402
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 BUCKET = "provider-tests"

@@ -7,7 +7,7 @@ from typing import Any
 import boto3
 import pytest
 
-from airflow_ml_provider.emulator import datasets
+from amazon_ml_emulator import datasets
 from tests.conftest import CREDENTIALS, wait_for_status
 
 DOCUMENTED_BUCKET = "my-bucket"

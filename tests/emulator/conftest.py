@@ -8,8 +8,8 @@ from typing import Any
 import boto3
 import pytest
 
-from airflow_ml_provider.emulator import Emulator, datasets
-from airflow_ml_provider.emulator.datasets import TINY_CSV, TINY_SCHEMA
+from amazon_ml_emulator import Emulator, datasets
+from amazon_ml_emulator.datasets import TINY_CSV, TINY_SCHEMA
 
 from .helpers import BUCKET, CREDENTIALS, SETTINGS, Pipeline, machine_learning_client
 from .shapes import ResponseShapeChecker

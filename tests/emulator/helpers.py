@@ -40,6 +40,16 @@ def wait_for_status(
         time.sleep(0.03)
 
 
+def wait_until_endpoint_ready(ml: Any, ml_model_id: str, timeout: float = 20) -> dict[str, Any]:
+    """Poll GetMLModel until the model's real-time endpoint is READY; return its EndpointInfo."""
+    deadline = time.monotonic() + timeout
+    while (info := ml.get_ml_model(MLModelId=ml_model_id)["EndpointInfo"])["EndpointStatus"] != "READY":
+        if time.monotonic() > deadline:
+            raise AssertionError(f"endpoint still {info['EndpointStatus']} after {timeout}s")
+        time.sleep(0.03)
+    return info
+
+
 class Pipeline:
     """
     Builds data sources, models and batch predictions over S3 data for a test.

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -13,7 +15,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from airflow_ml_provider.emulator import EmulatorClient, EmulatorClientError
+from amazon_ml_emulator import EmulatorClient, EmulatorClientError
 
 from .helpers import CREDENTIALS, new_id
 from .shapes import attach_checker
@@ -149,7 +151,7 @@ def emulator_process():
         [
             sys.executable,
             "-m",
-            "airflow_ml_provider.emulator",
+            "amazon_ml_emulator",
             "--port",
             "0",
             "--job-duration",
@@ -176,8 +178,44 @@ def test_cli_prints_its_endpoints_and_an_airflow_connection(emulator_process):
 
     assert banner.startswith("Amazon ML emulator: http://127.0.0.1:")
     assert "(S3: http://127.0.0.1:" in banner
-    assert connection.startswith("AIRFLOW_CONN_AWS_DEFAULT={")
-    assert '"conn_type": "aws"' in connection
+    # The line is pasted after `export`: the shell must hand Airflow the JSON unchanged.
+    exported = subprocess.run(
+        ["bash", "-c", f'export {connection} && printf %s "$AIRFLOW_CONN_AWS_DEFAULT"'],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert connection.startswith("AIRFLOW_CONN_AWS_DEFAULT='{")
+    assert json.loads(exported)["extra"]["endpoint_url"] == banner.split()[3]
+
+
+def test_cli_listening_on_every_interface_advertises_the_host_it_is_given():
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "amazon_ml_emulator",
+            "--host",
+            "0.0.0.0",
+            "--advertised-host",
+            "localhost",
+            "--connection-env",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        banner = process.stdout.readline().split()
+        connection = json.loads(shlex.split(process.stdout.readline().partition("=")[2])[0])
+        endpoint_url = banner[3]
+        assert endpoint_url.startswith("http://localhost:")
+        assert banner[5].startswith("http://localhost:")
+        assert connection["extra"]["endpoint_url"] == endpoint_url
+        assert EmulatorClient(endpoint_url).health()["status"] == "ok"
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
 
 
 def test_emulator_client_drives_another_process_through_the_admin_routes(emulator_process):

@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from airflow_ml_provider.emulator import datasets
-from airflow_ml_provider.emulator.learning import DataSchema, load_dataset
+from amazon_ml_emulator import datasets
+from amazon_ml_emulator.learning import DataSchema, load_dataset
 
 EXPECTED_RECORDS = {"breast_cancer": 569, "diabetes": 442, "iris": 150, "wine": 178}
 

@@ -7,8 +7,8 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
-from airflow_ml_provider.emulator import Emulator
-from airflow_ml_provider.emulator.datasets import TINY_SCHEMA
+from amazon_ml_emulator import Emulator
+from amazon_ml_emulator.datasets import TINY_SCHEMA
 
 from .helpers import machine_learning_client, wait_for_status
 

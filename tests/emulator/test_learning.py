@@ -10,8 +10,8 @@ import re
 import numpy as np
 import pytest
 
-from airflow_ml_provider.emulator import datasets
-from airflow_ml_provider.emulator.learning import (
+from amazon_ml_emulator import datasets
+from amazon_ml_emulator.learning import (
     Attribute,
     DataRearrangement,
     DataSchema,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from airflow_ml_provider.emulator.datasets import TINY_CSV, TINY_SCHEMA
+from amazon_ml_emulator.datasets import TINY_CSV, TINY_SCHEMA
 
 from .helpers import BUCKET, new_id, wait_for_status
 
@@ -32,7 +32,7 @@ def test_batch_prediction_goes_pending_inprogress_completed_with_times_and_count
     assert done["InvalidRecordCount"] == 0
     assert done["InputDataLocationS3"] == tiny["location"]
     assert done["CreatedByIamUser"] == ARN
-    assert done["LogUri"].startswith("s3://")
+    assert done["LogUri"].startswith("https://")
     assert "Message" not in done
 
 

@@ -7,7 +7,7 @@ import gzip
 import io
 import json
 
-from airflow_ml_provider.emulator import datasets
+from amazon_ml_emulator import datasets
 
 from .helpers import BUCKET, new_id
 

@@ -7,7 +7,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError, ParamValidationError
 
-from airflow_ml_provider.emulator.datasets import TINY_SCHEMA
+from amazon_ml_emulator.datasets import TINY_SCHEMA
 
 from .helpers import BUCKET, CREDENTIALS, new_id
 from .shapes import attach_checker

@@ -7,8 +7,8 @@ import sqlite3
 
 import pytest
 
-from airflow_ml_provider.emulator import datasets
-from airflow_ml_provider.emulator.dag_runner import migrated_home, run_dag_test
+from amazon_ml_emulator import datasets
+from amazon_ml_emulator.testing.dag_runner import migrated_home, run_dag_test
 from tests.conftest import BUCKET, REPOSITORY
 
 

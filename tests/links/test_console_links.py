@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from airflow_ml_provider.emulator import datasets
-from airflow_ml_provider.emulator.dag_runner import airflow_environment, migrated_home, run_dag_test
+from amazon_ml_emulator import datasets
+from amazon_ml_emulator.testing.dag_runner import airflow_environment, migrated_home, run_dag_test
 from tests.conftest import BUCKET
 from tests.system.stack import free_port, wait_until
 

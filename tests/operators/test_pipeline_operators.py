@@ -17,11 +17,11 @@ from airflow_ml_provider import (
     MLModelSensor,
     UpdateMLModelScoreThresholdOperator,
 )
-from airflow_ml_provider.emulator import datasets
 from airflow_ml_provider.exceptions import DataSourceFailedError, InvalidParameterError, ServiceRejectedError
 from airflow_ml_provider.hooks.machine_learning import MachineLearningHook
 from airflow_ml_provider.triggers.data_source import DataSourceTrigger
 from airflow_ml_provider.utils.entities import ML_MODEL
+from amazon_ml_emulator import datasets
 from tests.conftest import BUCKET, wait_for_status
 from tests.runtime import context_for, resume_after_deferral, worker_dies
 

@@ -15,7 +15,6 @@ from airflow_ml_provider import (
     CreateDataSourceFromS3Operator,
     CreateMLModelOperator,
 )
-from airflow_ml_provider.emulator import datasets
 from airflow_ml_provider.exceptions import (
     BatchPredictionFailedError,
     InvalidParameterError,
@@ -24,6 +23,7 @@ from airflow_ml_provider.exceptions import (
 from airflow_ml_provider.hooks.machine_learning import REQUEST_TAG, SUCCEEDED_TAG, MachineLearningHook
 from airflow_ml_provider.utils.entities import BATCH_PREDICTION, DATA_SOURCE, ML_MODEL
 from airflow_ml_provider.utils.validation import derive_entity_id
+from amazon_ml_emulator import datasets
 from tests.conftest import BUCKET, wait_for_status
 from tests.runtime import RUN_STARTED, context_for, resume_after_deferral, worker_dies
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_ml_provider.emulator.dag_runner import migrated_home, run_dag_test
+from amazon_ml_emulator.testing.dag_runner import migrated_home, run_dag_test
 from tests.conftest import BUCKET
 
 DAGS = Path(__file__).parent / "dags"

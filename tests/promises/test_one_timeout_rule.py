@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from airflow_ml_provider.emulator import Emulator
 from airflow_ml_provider.hooks.machine_learning import MachineLearningHook
 from airflow_ml_provider.triggers import poller
+from amazon_ml_emulator import Emulator
 from tests.triggers.test_poller import (  # noqa: F401 - fixtures
     NO_RETRIES,
     connection,

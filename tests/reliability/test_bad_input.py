@@ -13,8 +13,8 @@ import pytest
 from airflow.providers.common.compat.sdk import AirflowFailException
 
 from airflow_ml_provider import BatchPredictionSensor, CreateBatchPredictionOperator
-from airflow_ml_provider.emulator import Emulator
 from airflow_ml_provider.exceptions import InvalidParameterError, ServiceRejectedError
+from amazon_ml_emulator import Emulator
 from tests.conftest import BUCKET
 
 _run_numbers = itertools.count()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_ml_provider.emulator.dag_runner import migrated_home, run_dag_test
+from amazon_ml_emulator.testing.dag_runner import migrated_home, run_dag_test
 
 DAG_FILE = """
 from airflow.sdk import DAG

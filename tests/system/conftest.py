@@ -16,8 +16,8 @@ from typing import Any
 import boto3
 import pytest
 
-from airflow_ml_provider.emulator import EmulatorClient, datasets
 from airflow_ml_provider.utils.validation import derive_entity_id
+from amazon_ml_emulator import EmulatorClient, datasets
 from tests.system.stack import (
     REPOSITORY,
     AirflowStack,

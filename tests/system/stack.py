@@ -9,6 +9,7 @@ import json
 import os
 import re
 import secrets
+import shlex
 import shutil
 import signal
 import socket
@@ -180,7 +181,7 @@ class PostgresCluster:
 
 @dataclass
 class EmulatorProcess:
-    """The Amazon ML emulator run with its CLI: ``python -m airflow_ml_provider.emulator``."""
+    """The Amazon ML emulator run with its CLI: ``python -m amazon_ml_emulator``."""
 
     process: subprocess.Popen[str]
     endpoint_url: str
@@ -192,7 +193,7 @@ class EmulatorProcess:
         environment = {**os.environ, "AWS_EC2_METADATA_DISABLED": "true"}
         with log_path.open("w") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", "airflow_ml_provider.emulator", "--connection-env", *arguments],
+                [sys.executable, "-m", "amazon_ml_emulator", "--connection-env", *arguments],
                 stdout=subprocess.PIPE,
                 stderr=log,
                 text=True,
@@ -215,7 +216,8 @@ class EmulatorProcess:
         # "Amazon ML emulator: http://127.0.0.1:P (S3: http://127.0.0.1:Q)"
         endpoint_url = endpoints.split(": ", 1)[1].split(" ")[0]
         s3_endpoint_url = endpoints.rsplit("S3: ", 1)[1].rstrip(")\n")
-        connection = json.loads(connection_line.split("=", 1)[1])
+        # The line is quoted for the shell, to be pasted after `export`.
+        connection = json.loads(shlex.split(connection_line.split("=", 1)[1])[0])
         return cls(process, endpoint_url, s3_endpoint_url, connection)
 
     def stop(self) -> None:

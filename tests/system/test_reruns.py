@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from airflow_ml_provider.emulator import datasets
+from amazon_ml_emulator import datasets
 from tests.system.conftest import BUCKET, Figures, jobs_of, service_clients
 from tests.system.stack import AirflowStack, wait_until
 

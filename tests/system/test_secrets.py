@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from airflow_ml_provider.emulator import Emulator
-from airflow_ml_provider.emulator.dag_runner import migrated_home, run_dag_test
+from amazon_ml_emulator import Emulator
+from amazon_ml_emulator.testing.dag_runner import migrated_home, run_dag_test
 from tests.system.conftest import CANARY_SECRET, Figures
 from tests.system.stack import REPOSITORY, AirflowStack
 

@@ -13,13 +13,13 @@ import boto3
 import pytest
 from botocore.exceptions import EndpointConnectionError
 
-from airflow_ml_provider.emulator import Emulator
-from airflow_ml_provider.emulator.datasets import TINY_CSV, TINY_SCHEMA
 from airflow_ml_provider.hooks import machine_learning
 from airflow_ml_provider.hooks.machine_learning import MachineLearningHook, shared_clients
 from airflow_ml_provider.triggers import poller
 from airflow_ml_provider.triggers.batch_prediction import BatchPredictionTrigger
 from airflow_ml_provider.triggers.poller import polled_waits, running_pollers
+from amazon_ml_emulator import Emulator
+from amazon_ml_emulator.datasets import TINY_CSV, TINY_SCHEMA
 
 SETTINGS = {"job_duration": 0.3, "pending_duration": 0.1, "concurrency_limit": 25}
 BUCKET = "poller-tests"

@@ -12,8 +12,16 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from airflow_ml_provider.emulator import learning
-from airflow_ml_provider.emulator.models import (
+from amazon_ml_emulator import learning
+from amazon_ml_emulator.databases import (
+    REDSHIFT,
+    DatabaseError,
+    DatabaseQuery,
+    rows_as_csv,
+    run_query,
+    source_name,
+)
+from amazon_ml_emulator.models import (
     COMPLETED,
     DELETED,
     INPROGRESS,
@@ -25,7 +33,7 @@ from airflow_ml_provider.emulator.models import (
     MachineLearningBackend,
     MLModel,
 )
-from airflow_ml_provider.emulator.storage import S3Storage, StorageError
+from amazon_ml_emulator.storage import S3Storage, StorageError
 
 log = logging.getLogger(__name__)
 
@@ -83,9 +91,13 @@ class JobRunner:
         with backend.lock:
             now = backend.clock.now()
             in_progress = backend.count_in_progress()
+            backend.mount_ready_endpoints(now)
             for entity in backend.unfinished():
                 if entity.status == INPROGRESS:
-                    self._maybe_finish(entity, now, config.job_duration)
+                    if now - (entity.started_at or now) > config.max_job_runtime:
+                        entity.fail(now, run_time_exceeded(config.max_job_runtime))
+                    else:
+                        self._maybe_finish(entity, now, config.job_duration)
                     continue
                 if entity.status != PENDING or now - entity.created_at < config.pending_duration:
                     continue
@@ -108,7 +120,7 @@ class JobRunner:
         del self._work[entity]
         try:
             results = future.result()
-        except (JobFailure, StorageError, learning.LearningError) as error:
+        except (JobFailure, StorageError, DatabaseError, learning.LearningError) as error:
             entity.fail(now, str(error))
             return
         except Exception as error:
@@ -156,15 +168,18 @@ class JobRunner:
         rearrangement_text = data_source.data_rearrangement
         compute_statistics = data_source.compute_statistics
         storage = self.storage
+        stage = self._staging(data_source)
 
         def work() -> dict[str, Any]:
-            files = storage.read_objects(location)
-            if not files:
-                raise JobFailure(f"DataLocationS3 {location!r}: no objects found")
             text = schema_text
             if text is None and schema_location is not None:
                 text = storage.read(schema_location).decode("utf-8")
             schema = learning.DataSchema.from_json(text or "")
+            if stage is not None:
+                stage(schema)
+            files = storage.read_objects(location)
+            if not files:
+                raise JobFailure(f"DataLocationS3 {location!r}: no objects found")
             rearrangement = learning.parse_data_rearrangement(rearrangement_text)
             dataset = learning.load_dataset(files, schema, rearrangement)
             return {
@@ -178,6 +193,31 @@ class JobRunner:
             }
 
         return work
+
+    def _staging(self, data_source: DataSource) -> Callable[[learning.DataSchema], None] | None:
+        """For a Redshift or RDS data source: the work that runs its query and stages the result as CSV."""
+        query: DatabaseQuery | None = data_source.database_query
+        if query is None:
+            return None
+        config = self.backend.config
+        addresses = config.redshift_clusters if query.engine == REDSHIFT else config.rds_instances
+        address = addresses.get(query.identifier)
+        staged_url = f"{data_source.data_location_s3}{data_source.entity_id}.csv"
+        storage = self.storage
+
+        def stage(schema: learning.DataSchema) -> None:
+            if address is None:
+                raise JobFailure(f"{source_name(query)} not found")
+            columns, rows = run_query(query, address)
+            if len(columns) != len(schema.attributes):
+                raise JobFailure(
+                    f"SelectSqlQuery returns {len(columns)} columns but the DataSchema has "
+                    f"{len(schema.attributes)} attributes"
+                )
+            body = rows_as_csv(columns, rows, header=schema.data_file_contains_header)
+            storage.write(staged_url, body, "text/csv")
+
+        return stage
 
     def _ml_model_work(self, ml_model: MLModel) -> Work:
         training: Any = self.backend.find(DataSource.kind, ml_model.training_data_source_id)
@@ -254,6 +294,13 @@ class JobRunner:
             }
 
         return work
+
+
+def run_time_exceeded(limit: float) -> str:
+    """The Message of a job stopped at the run-time limit (the service's exact wording is unverified)."""
+    days = limit / 86400
+    span = f"{days:g} days" if days == int(days) else f"{limit:g} seconds"
+    return f"The job exceeded the maximum run time of {span} and was stopped"
 
 
 def _failing(message: str) -> Work:

@@ -16,12 +16,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, ClassVar
 
-from airflow_ml_provider.emulator import learning
-from airflow_ml_provider.emulator.controls import Clock, EmulatorConfig
-from airflow_ml_provider.emulator.exceptions import (
+from amazon_ml_emulator import learning
+from amazon_ml_emulator.controls import Clock, EmulatorConfig
+from amazon_ml_emulator.databases import RDS, REDSHIFT, DatabaseQuery
+from amazon_ml_emulator.exceptions import (
     IdempotentParameterMismatchException,
     InvalidInputException,
     InvalidTagException,
+    PredictorNotMountedException,
     ResourceNotFoundException,
     TagLimitExceededException,
 )
@@ -37,17 +39,17 @@ ML_MODEL_TYPES = ("REGRESSION", "BINARY", "MULTICLASS")
 SORT_ORDERS = ("asc", "dsc")
 FILTER_OPERATORS = ("EQ", "GT", "LT", "GE", "LE", "NE", "Prefix")
 DEFAULT_SCORE_THRESHOLD = 0.5
-DEFAULT_TRAINING_PARAMETERS = {
-    "algorithm": "sgd",
-    "sgd.l2RegularizationAmount": "1.0E-6",
-    "sgd.maxMLModelSizeInBytes": "104857600",
-    "sgd.maxPasses": "10",
-    "sgd.shuffleType": "auto",
-}
+# Real-time endpoints: EndpointStatus values, and the request rate the service gives every endpoint.
+ENDPOINT_NONE, ENDPOINT_UPDATING, ENDPOINT_READY = "NONE", "UPDATING", "READY"
+PEAK_REQUESTS_PER_SECOND = 200
 DEFAULT_ACCOUNT_ID = "123456789012"
-LOG_BUCKET = "amazon-ml-emulator-logs"
+# Bounds botocore's model sets on members it leaves to the service.
+MAX_COMPARATOR_VALUE_LENGTH = 1024
+MAX_DOCUMENT_LENGTH = 131071  # DataSchema and Recipe
 
 _ENTITY_ID = re.compile(r"[a-zA-Z0-9_.-]+")
+_DATABASE_IDENTIFIER = re.compile(r"[a-z0-9-]+")  # ClusterIdentifier, InstanceIdentifier
+_REDSHIFT_DATABASE_NAME = re.compile(r"[a-z0-9]+")
 _S3_URL = re.compile(r"s3://([^/]+)(/.*)?", re.DOTALL)
 
 
@@ -92,6 +94,48 @@ def validate_output_uri(value: Any, requires_slash: bool) -> str:
             raise InvalidInputException(f"OutputUri {value!r}: key must not contain {forbidden!r}")
     if requires_slash and not value.endswith("/"):
         raise InvalidInputException(f"OutputUri {value!r}: must end with '/'")
+    return value
+
+
+def validate_comparator_value(operator: str, value: Any) -> str:
+    value = _require_string(operator, value)
+    if len(value) > MAX_COMPARATOR_VALUE_LENGTH:
+        raise InvalidInputException(
+            f"{operator} {value[:40]!r}...: must be at most {MAX_COMPARATOR_VALUE_LENGTH} characters long"
+        )
+    if value and not value.strip():
+        raise InvalidInputException(
+            f"{operator} {value!r}: must match the pattern .*\\S.*|^$ (not only whitespace)"
+        )
+    return value
+
+
+def validate_document(field_name: str, value: Any) -> str:
+    """A JSON document given inline (DataSchema, Recipe): a string of at most 131071 characters."""
+    value = _require_string(field_name, value)
+    if len(value) > MAX_DOCUMENT_LENGTH:
+        raise InvalidInputException(
+            f"{field_name}: {len(value)} characters; must be at most {MAX_DOCUMENT_LENGTH} characters long"
+        )
+    return value
+
+
+def validate_string(
+    field_name: str, value: Any, low: int, high: int, pattern: re.Pattern[str] | None = None
+) -> str:
+    """A required string of ``low`` to ``high`` characters, matching ``pattern`` when given."""
+    value = _require_string(field_name, value)
+    if not low <= len(value) <= high:
+        shown = repr(value) if len(value) <= 40 else f"{value[:40]!r}..."
+        raise InvalidInputException(f"{field_name} {shown}: must be {low} to {high} characters long")
+    if pattern is not None and not pattern.fullmatch(value):
+        raise InvalidInputException(f"{field_name} {value!r}: must match the pattern {pattern.pattern}")
+    return value
+
+
+def validate_structure(field_name: str, value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise InvalidInputException(f"{field_name}: is required and must be a structure")
     return value
 
 
@@ -194,9 +238,16 @@ class Entity:
     # Set by the controls: the job fails with this message instead of doing its work.
     injected_failure: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    # The job's log, served at the LogUri.
+    log: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.last_updated_at = self.created_at
+        self.record(self.created_at, f"{self.kind} {self.entity_id} created, status {self.status}")
+
+    def record(self, now: float, text: str) -> None:
+        moment = datetime.fromtimestamp(now, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        self.log.append(f"{moment} {text}")
 
     def dependencies(self) -> list[tuple[str, str]]:
         """The (kind, ID) of each entity this job needs COMPLETED before it can start."""
@@ -206,21 +257,30 @@ class Entity:
         self.status = INPROGRESS
         self.started_at = now
         self.last_updated_at = now
+        self.record(now, "Job started, status INPROGRESS")
 
     def complete(self, now: float) -> None:
         self.status = COMPLETED
         self.finished_at = now
         self.last_updated_at = now
         self.compute_time = round((now - (self.started_at or now)) * 1000)
+        self.record(now, "Job finished, status COMPLETED")
 
     def fail(self, now: float, message: str) -> None:
         self.status = FAILED
         self.message = message
         self.finished_at = now
         self.last_updated_at = now
+        self.record(now, f"Job failed, status FAILED: {message}")
 
-    def log_uri(self) -> str:
-        return f"s3://{LOG_BUCKET}/{self.log_folder}/{self.entity_id}.log"
+    def set_status(self, now: float, status: str) -> None:
+        self.status = status
+        self.last_updated_at = now
+        self.record(now, f"Status set to {status}")
+
+    def has_log(self) -> bool:
+        """Whether Get* names a LogUri yet."""
+        return True
 
     def filter_value(self, variable: str) -> str | float | None:
         return {
@@ -250,9 +310,9 @@ class Entity:
         """The members of this entity in a Describe* result list."""
         return _without_unset(self._common_members())
 
-    def get(self, verbose: bool = False) -> dict[str, Any]:
-        """The body of the Get* answer for this entity."""
-        return _without_unset({**self._common_members(), "LogUri": self.log_uri()})
+    def get(self, log_uri: str, verbose: bool = False) -> dict[str, Any]:
+        """The body of the Get* answer for this entity, its log at ``log_uri``."""
+        return _without_unset({**self._common_members(), "LogUri": log_uri if self.has_log() else None})
 
 
 @dataclass(eq=False)
@@ -284,6 +344,24 @@ class DataSource(Entity):
     schema: learning.DataSchema | None = None
     dataset: learning.Dataset | None = None
     statistics: dict[str, Any] | None = None
+    # Redshift and RDS data sources: the query whose result is staged at data_location_s3, and their roles.
+    database_query: DatabaseQuery | None = None
+    role_arn: str | None = None
+    rds_roles: dict[str, str] | None = None
+
+    def database_metadata(self) -> dict[str, Any]:
+        """RedshiftMetadata or RDSMetadata: where the data comes from, never the password."""
+        query = self.database_query
+        if query is None:
+            return {}
+        if query.engine == REDSHIFT:
+            database = {"DatabaseName": query.database_name, "ClusterIdentifier": query.identifier}
+            metadata = {"RedshiftDatabase": database}
+        else:
+            database = {"InstanceIdentifier": query.identifier, "DatabaseName": query.database_name}
+            metadata = {"Database": database, **(self.rds_roles or {})}
+        metadata.update(DatabaseUserName=query.username, SelectSqlQuery=query.select_sql_query)
+        return {f"{query.engine}Metadata": metadata}
 
     def filter_value(self, variable: str) -> str | float | None:
         if variable == "DataLocationS3":
@@ -298,10 +376,12 @@ class DataSource(Entity):
             "DataSizeInBytes": self.data_size_in_bytes,
             "NumberOfFiles": self.number_of_files,
             "ComputeStatistics": self.compute_statistics,
+            "RoleARN": self.role_arn,
+            **self.database_metadata(),
         }
 
-    def get(self, verbose: bool = False) -> dict[str, Any]:
-        members = super().get(verbose)
+    def get(self, log_uri: str, verbose: bool = False) -> dict[str, Any]:
+        members = super().get(log_uri, verbose)
         schema_text = self.schema_text or self.data_schema
         if verbose and schema_text is not None:
             members["DataSourceSchema"] = schema_text
@@ -337,6 +417,23 @@ class MLModel(Entity):
     size_in_bytes: int | None = None
     schema_text: str | None = None
     trained_model: learning.TrainedModel | None = None
+    # The real-time endpoint, once created.
+    endpoint_status: str = ENDPOINT_NONE
+    endpoint_created_at: float | None = None
+    endpoint_ready_at: float | None = None
+    endpoint_url: str | None = None
+
+    def endpoint_info(self) -> dict[str, Any]:
+        """``EndpointInfo`` of GetMLModel and DescribeMLModels, ``RealtimeEndpointInfo`` of the endpoint calls."""
+        mounted = self.endpoint_status != ENDPOINT_NONE
+        return _without_unset(
+            {
+                "PeakRequestsPerSecond": PEAK_REQUESTS_PER_SECOND if mounted else 0,
+                "CreatedAt": self.endpoint_created_at,
+                "EndpointUrl": self.endpoint_url,
+                "EndpointStatus": self.endpoint_status,
+            }
+        )
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -347,12 +444,12 @@ class MLModel(Entity):
         return [(DataSource.kind, self.training_data_source_id)]
 
     def training_parameters(self) -> dict[str, str]:
-        return {**DEFAULT_TRAINING_PARAMETERS, **self.parameters}
+        return learning.reported_training_parameters(self.parameters)
 
     def filter_value(self, variable: str) -> str | float | None:
         values = {
             "TrainingDataSourceId": self.training_data_source_id,
-            "RealtimeEndpointStatus": "NONE",
+            "RealtimeEndpointStatus": self.endpoint_status,
             "MLModelType": self.ml_model_type,
             "Algorithm": "sgd",
             "TrainingDataURI": self.input_data_location_s3,
@@ -366,21 +463,30 @@ class MLModel(Entity):
             **super()._common_members(),
             "TrainingDataSourceId": self.training_data_source_id,
             "SizeInBytes": self.size_in_bytes,
-            "EndpointInfo": {"PeakRequestsPerSecond": 0, "EndpointStatus": "NONE"},
+            "EndpointInfo": self.endpoint_info(),
             "TrainingParameters": self.training_parameters(),
             "InputDataLocationS3": self.input_data_location_s3,
             "MLModelType": self.ml_model_type,
-            "ScoreThreshold": self.score_threshold,
+            # A model that has not started training has no threshold yet (seen in the CLI's answers).
+            "ScoreThreshold": self.score_threshold if self.status != PENDING else None,
             "ScoreThresholdLastUpdatedAt": self.score_threshold_last_updated_at,
         }
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "Algorithm": "sgd"}
 
-    def get(self, verbose: bool = False) -> dict[str, Any]:
-        members = super().get(verbose)
+    def has_log(self) -> bool:
+        # Neither has a model that has not started training (seen in the CLI's answers).
+        return self.status != PENDING
+
+    def get(self, log_uri: str, verbose: bool = False) -> dict[str, Any]:
+        members = super().get(log_uri, verbose)
         if verbose:
-            members.update(_without_unset({"Recipe": self.recipe, "Schema": self.schema_text}))
+            recipe = self.recipe
+            if recipe is None and self.recipe_uri is None:
+                # A model created without a recipe trains with the default one, and shows it.
+                recipe = json.dumps(learning.DEFAULT_RECIPE)
+            members.update(_without_unset({"Recipe": recipe, "Schema": self.schema_text}))
         return members
 
 
@@ -419,9 +525,6 @@ class BatchPrediction(Entity):
     def result_url(self, input_url: str) -> str:
         basename = input_url.rstrip("/").rsplit("/", 1)[-1]
         return f"{self.output_prefix()}batch-prediction/result/{self.entity_id}-{basename}.gz"
-
-    def log_uri(self) -> str:
-        return f"{self.output_prefix()}batch-prediction/logs/{self.entity_id}.log"
 
     def filter_value(self, variable: str) -> str | float | None:
         values = {
@@ -628,6 +731,59 @@ def _parse_time(variable: str, operator: str, operand: str) -> float:
     return moment.timestamp()
 
 
+def _schema_and_rearrangement(
+    spec_member: str, spec: dict[str, Any], location_member: str
+) -> tuple[str | None, str | None, str | None]:
+    """A data spec's DataSchema or its location (exactly one), and its DataRearrangement, checked."""
+    schema, schema_location = spec.get("DataSchema"), spec.get(location_member)
+    rearrangement = spec.get("DataRearrangement")
+    if schema is None and schema_location is None:
+        raise InvalidInputException(f"{spec_member}: one of DataSchema or {location_member} is required")
+    if schema is not None and schema_location is not None:
+        raise InvalidInputException(f"{spec_member}: give DataSchema or {location_member}, not both")
+    if schema is not None:
+        schema = validate_document(f"{spec_member}.DataSchema", schema)
+        _learning_rule(f"{spec_member}.DataSchema", lambda: learning.DataSchema.from_json(schema))
+    if schema_location is not None:
+        schema_location = validate_s3_url(f"{spec_member}.{location_member}", schema_location)
+    if rearrangement is not None:
+        rearrangement = _require_string(f"{spec_member}.DataRearrangement", rearrangement)
+        _learning_rule(
+            f"{spec_member}.DataRearrangement", lambda: learning.parse_data_rearrangement(rearrangement)
+        )
+    return schema, schema_location, rearrangement
+
+
+def _compute_statistics(value: Any) -> bool:
+    if value is not None and not isinstance(value, bool):
+        raise InvalidInputException(f"ComputeStatistics {value!r}: must be a boolean")
+    return bool(value)
+
+
+def _database_query(
+    engine: str,
+    spec_member: str,
+    spec: dict[str, Any],
+    identifier: str,
+    database_name: str,
+    max_password: int,
+) -> DatabaseQuery:
+    credentials = validate_structure(f"{spec_member}.DatabaseCredentials", spec.get("DatabaseCredentials"))
+    username = validate_string(
+        f"{spec_member}.DatabaseCredentials.Username", credentials.get("Username"), 1, 128
+    )
+    password = _require_string(f"{spec_member}.DatabaseCredentials.Password", credentials.get("Password"))
+    if not 8 <= len(password) <= max_password:
+        # The password is never echoed, not even in an error.
+        raise InvalidInputException(
+            f"{spec_member}.DatabaseCredentials.Password: must be 8 to {max_password} characters long"
+        )
+    select_sql_query = validate_string(
+        f"{spec_member}.SelectSqlQuery", spec.get("SelectSqlQuery"), 1, 16_777_216
+    )
+    return DatabaseQuery(engine, identifier, database_name, username, password, select_sql_query)
+
+
 class MachineLearningBackend:
     """
     The account's Amazon ML objects and the rules of every operation on them.
@@ -647,6 +803,14 @@ class MachineLearningBackend:
         self._entities: dict[str, dict[str, Entity]] = {kind: {} for kind in ENTITY_TYPES}
         self._unfinished: dict[tuple[str, str], Entity] = {}
         self._failures_to_inject: list[tuple[str | None, str]] = []
+        # Where the job logs are served, and where clients reach this service (the EndpointUrl of real-time
+        # endpoints, so that Predict comes back here); the emulator sets both once it listens.
+        self.log_base_url = ""
+        self.endpoint_url = ""
+
+    def log_uri(self, entity: Entity) -> str:
+        """The HTTPS URL of ``entity``'s log (a presigned URL in the service; this one needs no signature)."""
+        return f"{self.log_base_url}/{entity.log_folder}/{entity.entity_id}.log"
 
     # Data sources.
 
@@ -659,29 +823,12 @@ class MachineLearningBackend:
     ) -> DataSource:
         data_source_id = validate_entity_id("DataSourceId", data_source_id)
         name = validate_name("DataSourceName", data_source_name)
-        if not isinstance(data_spec, dict):
-            raise InvalidInputException("DataSpec: is required and must be a structure")
+        data_spec = validate_structure("DataSpec", data_spec)
         location = validate_s3_url("DataSpec.DataLocationS3", data_spec.get("DataLocationS3"))
-        schema = data_spec.get("DataSchema")
-        schema_location = data_spec.get("DataSchemaLocationS3")
-        rearrangement = data_spec.get("DataRearrangement")
-        if schema is None and schema_location is None:
-            raise InvalidInputException("DataSpec: one of DataSchema or DataSchemaLocationS3 is required")
-        if schema is not None and schema_location is not None:
-            raise InvalidInputException("DataSpec: give DataSchema or DataSchemaLocationS3, not both")
-        if schema is not None:
-            schema = _require_string("DataSpec.DataSchema", schema)
-            _learning_rule("DataSpec.DataSchema", lambda: learning.DataSchema.from_json(schema))
-        if schema_location is not None:
-            schema_location = validate_s3_url("DataSpec.DataSchemaLocationS3", schema_location)
-        if rearrangement is not None:
-            rearrangement = _require_string("DataSpec.DataRearrangement", rearrangement)
-            _learning_rule(
-                "DataSpec.DataRearrangement", lambda: learning.parse_data_rearrangement(rearrangement)
-            )
-        if compute_statistics is not None and not isinstance(compute_statistics, bool):
-            raise InvalidInputException(f"ComputeStatistics {compute_statistics!r}: must be a boolean")
-        compute_statistics = bool(compute_statistics)
+        schema, schema_location, rearrangement = _schema_and_rearrangement(
+            "DataSpec", data_spec, "DataSchemaLocationS3"
+        )
+        compute_statistics = _compute_statistics(compute_statistics)
         request = {
             "DataSourceName": name,
             "DataSpec": {
@@ -692,21 +839,133 @@ class MachineLearningBackend:
             },
             "ComputeStatistics": compute_statistics,
         }
+        return self._add_data_source(
+            data_source_id,
+            request,
+            name=name,
+            data_location_s3=location,
+            data_schema=schema,
+            data_schema_location_s3=schema_location,
+            data_rearrangement=rearrangement,
+            compute_statistics=compute_statistics,
+        )
+
+    def create_data_source_from_redshift(
+        self,
+        data_source_id: Any,
+        data_source_name: Any,
+        data_spec: Any,
+        role_arn: Any,
+        compute_statistics: Any,
+    ) -> DataSource:
+        data_source_id = validate_entity_id("DataSourceId", data_source_id)
+        name = validate_name("DataSourceName", data_source_name)
+        data_spec = validate_structure("DataSpec", data_spec)
+        database = validate_structure("DataSpec.DatabaseInformation", data_spec.get("DatabaseInformation"))
+        identifier = validate_string(
+            "DataSpec.DatabaseInformation.ClusterIdentifier",
+            database.get("ClusterIdentifier"),
+            1,
+            63,
+            _DATABASE_IDENTIFIER,
+        )
+        database_name = validate_string(
+            "DataSpec.DatabaseInformation.DatabaseName",
+            database.get("DatabaseName"),
+            1,
+            64,
+            _REDSHIFT_DATABASE_NAME,
+        )
+        query = _database_query(REDSHIFT, "DataSpec", data_spec, identifier, database_name, max_password=64)
+        return self._create_database_data_source(
+            data_source_id, name, "DataSpec", data_spec, query, role_arn, compute_statistics, rds_roles=None
+        )
+
+    def create_data_source_from_rds(
+        self,
+        data_source_id: Any,
+        data_source_name: Any,
+        rds_data: Any,
+        role_arn: Any,
+        compute_statistics: Any,
+    ) -> DataSource:
+        data_source_id = validate_entity_id("DataSourceId", data_source_id)
+        name = validate_name("DataSourceName", data_source_name)
+        rds_data = validate_structure("RDSData", rds_data)
+        database = validate_structure("RDSData.DatabaseInformation", rds_data.get("DatabaseInformation"))
+        identifier = validate_string(
+            "RDSData.DatabaseInformation.InstanceIdentifier",
+            database.get("InstanceIdentifier"),
+            1,
+            63,
+            _DATABASE_IDENTIFIER,
+        )
+        database_name = validate_string(
+            "RDSData.DatabaseInformation.DatabaseName", database.get("DatabaseName"), 1, 64
+        )
+        query = _database_query(RDS, "RDSData", rds_data, identifier, database_name, max_password=128)
+        roles = {
+            "ResourceRole": validate_string("RDSData.ResourceRole", rds_data.get("ResourceRole"), 1, 64),
+            "ServiceRole": validate_string("RDSData.ServiceRole", rds_data.get("ServiceRole"), 1, 64),
+        }
+        validate_string("RDSData.SubnetId", rds_data.get("SubnetId"), 1, 255)
+        groups = rds_data.get("SecurityGroupIds")
+        if not isinstance(groups, list):
+            raise InvalidInputException("RDSData.SecurityGroupIds: is required and must be a list")
+        for index, group in enumerate(groups):
+            validate_string(f"RDSData.SecurityGroupIds[{index}]", group, 1, 255)
+        return self._create_database_data_source(
+            data_source_id, name, "RDSData", rds_data, query, role_arn, compute_statistics, rds_roles=roles
+        )
+
+    def _create_database_data_source(
+        self,
+        data_source_id: str,
+        name: str | None,
+        spec_member: str,
+        spec: dict[str, Any],
+        query: DatabaseQuery,
+        role_arn: Any,
+        compute_statistics: Any,
+        rds_roles: dict[str, str] | None,
+    ) -> DataSource:
+        staging = validate_s3_url(f"{spec_member}.S3StagingLocation", spec.get("S3StagingLocation"))
+        schema, schema_uri, rearrangement = _schema_and_rearrangement(spec_member, spec, "DataSchemaUri")
+        role_arn = validate_string("RoleARN", role_arn, 1, 110)
+        compute_statistics = _compute_statistics(compute_statistics)
+        # Everything given, the password included, decides whether a create repeats an earlier one.
+        request = {
+            "DataSourceName": name,
+            spec_member: spec,
+            "RoleARN": role_arn,
+            "ComputeStatistics": compute_statistics,
+        }
+        return self._add_data_source(
+            data_source_id,
+            request,
+            name=name,
+            # The query's result is staged in a folder of its own under S3StagingLocation.
+            data_location_s3=f"{staging.rstrip('/')}/{data_source_id}/",
+            data_schema=schema,
+            data_schema_location_s3=schema_uri,
+            data_rearrangement=rearrangement,
+            compute_statistics=compute_statistics,
+            database_query=query,
+            role_arn=role_arn,
+            rds_roles=rds_roles,
+        )
+
+    def _add_data_source(self, data_source_id: str, request: dict[str, Any], **members: Any) -> DataSource:
         with self.lock:
             existing = self._existing(DataSource, data_source_id, request)
             if existing is not None:
                 return existing
             data_source = DataSource(
                 entity_id=data_source_id,
-                name=name,
                 created_at=self.clock.now(),
                 created_by_iam_user=self.caller_arn,
                 request=request,
-                data_location_s3=location,
-                data_schema=schema,
-                data_schema_location_s3=schema_location,
-                data_rearrangement=rearrangement,
-                compute_statistics=compute_statistics,
+                **members,
             )
             self._add(data_source)
             return data_source
@@ -745,7 +1004,7 @@ class MachineLearningBackend:
         if recipe is not None and recipe_uri is not None:
             raise InvalidInputException("Recipe, RecipeUri: give one of them, not both")
         if recipe is not None:
-            recipe = _require_string("Recipe", recipe)
+            recipe = validate_document("Recipe", recipe)
         if recipe_uri is not None:
             recipe_uri = validate_s3_url("RecipeUri", recipe_uri)
         request = {
@@ -819,6 +1078,65 @@ class MachineLearningBackend:
 
     def delete_ml_model(self, ml_model_id: Any) -> MLModel:
         return self._delete(MLModel, "MLModelId", ml_model_id)
+
+    # Real-time endpoints.
+
+    def create_realtime_endpoint(self, ml_model_id: Any) -> MLModel:
+        with self.lock:
+            ml_model = self.get_ml_model(ml_model_id)
+            if ml_model.status != COMPLETED:
+                # Whether the service accepts a model still training is unverified; only a trained one can answer.
+                raise InvalidInputException(
+                    f"MLModelId {ml_model.entity_id!r}: is {ml_model.status}; "
+                    "only a COMPLETED model can have a real-time endpoint"
+                )
+            if ml_model.endpoint_status == ENDPOINT_NONE:
+                now = self.clock.now()
+                ml_model.endpoint_status = ENDPOINT_UPDATING
+                ml_model.endpoint_created_at = now
+                ml_model.endpoint_ready_at = now + self.config.endpoint_startup_duration
+                ml_model.endpoint_url = self.endpoint_url
+                ml_model.record(now, "Real-time endpoint created, status UPDATING")
+            return ml_model
+
+    def delete_realtime_endpoint(self, ml_model_id: Any) -> MLModel:
+        with self.lock:
+            ml_model = self.get_ml_model(ml_model_id)
+            if ml_model.endpoint_status != ENDPOINT_NONE:
+                ml_model.record(self.clock.now(), "Real-time endpoint deleted")
+            ml_model.endpoint_status = ENDPOINT_NONE
+            ml_model.endpoint_created_at = ml_model.endpoint_ready_at = ml_model.endpoint_url = None
+            return ml_model
+
+    def mount_ready_endpoints(self, now: float) -> None:
+        """Turn the endpoints whose startup time has passed READY."""
+        with self.lock:
+            for ml_model in self._entities[MLModel.kind].values():
+                if ml_model.endpoint_status == ENDPOINT_UPDATING and now >= (
+                    ml_model.endpoint_ready_at or now
+                ):
+                    ml_model.endpoint_status = ENDPOINT_READY
+                    ml_model.record(now, "Real-time endpoint READY")
+
+    def predict(self, ml_model_id: Any, record: Any, predict_endpoint: Any) -> dict[str, Any]:
+        """Predict's ``Prediction``: the model's answer for one record, from its READY real-time endpoint."""
+        _require_string("PredictEndpoint", predict_endpoint)
+        if not isinstance(record, dict) or not all(
+            isinstance(key, str) and isinstance(value, str) for key, value in record.items()
+        ):
+            raise InvalidInputException(f"Record {record!r}: must map attribute names to string values")
+        with self.lock:
+            ml_model = self.get_ml_model(ml_model_id)
+            if ml_model.endpoint_status != ENDPOINT_READY or ml_model.trained_model is None:
+                raise PredictorNotMountedException(
+                    f"MLModelId {ml_model.entity_id!r}: has no READY real-time endpoint "
+                    f"(EndpointStatus {ml_model.endpoint_status}); call CreateRealtimeEndpoint first"
+                )
+            schema = learning.DataSchema.from_json(ml_model.schema_text or "")
+            threshold = (
+                ml_model.score_threshold if ml_model.score_threshold is not None else DEFAULT_SCORE_THRESHOLD
+            )
+            return ml_model.trained_model.predict(schema, record, threshold)
 
     # Batch predictions.
 
@@ -926,7 +1244,7 @@ class MachineLearningBackend:
         operators = {}
         for operator in FILTER_OPERATORS:
             if request.get(operator) is not None:
-                operators[operator] = _require_string(operator, request[operator])
+                operators[operator] = validate_comparator_value(operator, request[operator])
         if operators and filter_variable is None:
             raise InvalidInputException(
                 f"{', '.join(operators)}: FilterVariable is required with an operator"
@@ -945,6 +1263,11 @@ class MachineLearningBackend:
             next_token=next_token,
         )
         offset = query.offset()
+        if filter_variable in _TIME_VARIABLES:
+            # A malformed time is the caller's mistake whether or not any entity would be compared to it.
+            for operator, operand in operators.items():
+                if operator != "Prefix":
+                    _parse_time(filter_variable, operator, operand)
         with self.lock:
             matching = [entity for entity in self._entities[kind].values() if query.matches(entity)]
         matching.sort(key=query.sort_key, reverse=sort_order == "dsc")
@@ -1013,8 +1336,7 @@ class MachineLearningBackend:
     def set_status(self, kind: str, entity_id: str, status: str) -> Entity:
         with self.lock:
             entity = self._control_target(kind, entity_id)
-            entity.status = status
-            entity.last_updated_at = self.clock.now()
+            entity.set_status(self.clock.now(), status)
             if status in UNFINISHED_STATUSES:
                 self._unfinished[(kind, entity_id)] = entity
             return entity
@@ -1092,8 +1414,7 @@ class MachineLearningBackend:
     def _delete(self, entity_type: type[Entity], member: str, entity_id: Any) -> Any:
         with self.lock:
             entity = self._get(entity_type, member, entity_id)
-            entity.status = DELETED
-            entity.last_updated_at = self.clock.now()
+            entity.set_status(self.clock.now(), DELETED)
             return entity
 
     def _control_target(self, kind: str, entity_id: str) -> Entity:

@@ -13,15 +13,16 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from airflow_ml_provider.emulator.controls import CallCounters, FaultInjector
-from airflow_ml_provider.emulator.exceptions import (
+from amazon_ml_emulator.controls import CallCounters, FaultInjector
+from amazon_ml_emulator.exceptions import (
     InternalServerException,
     MachineLearningError,
     UnknownOperationException,
 )
-from airflow_ml_provider.emulator.models import (
+from amazon_ml_emulator.models import (
     BatchPrediction,
     DataSource,
+    Entity,
     Evaluation,
     MachineLearningBackend,
     MLModel,
@@ -117,9 +118,30 @@ class MachineLearningResponse:
         self.on_change()
         return {"DataSourceId": data_source.entity_id}
 
+    def create_data_source_from_redshift(self, params: dict[str, Any]) -> dict[str, Any]:
+        data_source = self.backend.create_data_source_from_redshift(
+            params.get("DataSourceId"),
+            params.get("DataSourceName"),
+            params.get("DataSpec"),
+            params.get("RoleARN"),
+            params.get("ComputeStatistics"),
+        )
+        self.on_change()
+        return {"DataSourceId": data_source.entity_id}
+
+    def create_data_source_from_rds(self, params: dict[str, Any]) -> dict[str, Any]:
+        data_source = self.backend.create_data_source_from_rds(
+            params.get("DataSourceId"),
+            params.get("DataSourceName"),
+            params.get("RDSData"),
+            params.get("RoleARN"),
+            params.get("ComputeStatistics"),
+        )
+        self.on_change()
+        return {"DataSourceId": data_source.entity_id}
+
     def get_data_source(self, params: dict[str, Any]) -> dict[str, Any]:
-        data_source = self.backend.get_data_source(params.get("DataSourceId"))
-        return data_source.get(verbose=bool(params.get("Verbose")))
+        return self._get(self.backend.get_data_source(params.get("DataSourceId")), params)
 
     def describe_data_sources(self, params: dict[str, Any]) -> dict[str, Any]:
         return self._describe(DataSource.kind, params)
@@ -149,7 +171,7 @@ class MachineLearningResponse:
         return {"MLModelId": ml_model.entity_id}
 
     def get_ml_model(self, params: dict[str, Any]) -> dict[str, Any]:
-        return self.backend.get_ml_model(params.get("MLModelId")).get(verbose=bool(params.get("Verbose")))
+        return self._get(self.backend.get_ml_model(params.get("MLModelId")), params)
 
     def describe_ml_models(self, params: dict[str, Any]) -> dict[str, Any]:
         return self._describe(MLModel.kind, params)
@@ -162,6 +184,23 @@ class MachineLearningResponse:
 
     def delete_ml_model(self, params: dict[str, Any]) -> dict[str, Any]:
         return {"MLModelId": self.backend.delete_ml_model(params.get("MLModelId")).entity_id}
+
+    # Real-time endpoints.
+
+    def create_realtime_endpoint(self, params: dict[str, Any]) -> dict[str, Any]:
+        ml_model = self.backend.create_realtime_endpoint(params.get("MLModelId"))
+        self.on_change()
+        return {"MLModelId": ml_model.entity_id, "RealtimeEndpointInfo": ml_model.endpoint_info()}
+
+    def delete_realtime_endpoint(self, params: dict[str, Any]) -> dict[str, Any]:
+        ml_model = self.backend.delete_realtime_endpoint(params.get("MLModelId"))
+        return {"MLModelId": ml_model.entity_id, "RealtimeEndpointInfo": ml_model.endpoint_info()}
+
+    def predict(self, params: dict[str, Any]) -> dict[str, Any]:
+        prediction = self.backend.predict(
+            params.get("MLModelId"), params.get("Record"), params.get("PredictEndpoint")
+        )
+        return {"Prediction": prediction}
 
     # Batch predictions.
 
@@ -177,7 +216,7 @@ class MachineLearningResponse:
         return {"BatchPredictionId": batch_prediction.entity_id}
 
     def get_batch_prediction(self, params: dict[str, Any]) -> dict[str, Any]:
-        return self.backend.get_batch_prediction(params.get("BatchPredictionId")).get()
+        return self._get(self.backend.get_batch_prediction(params.get("BatchPredictionId")), params)
 
     def describe_batch_predictions(self, params: dict[str, Any]) -> dict[str, Any]:
         return self._describe(BatchPrediction.kind, params)
@@ -205,7 +244,7 @@ class MachineLearningResponse:
         return {"EvaluationId": evaluation.entity_id}
 
     def get_evaluation(self, params: dict[str, Any]) -> dict[str, Any]:
-        return self.backend.get_evaluation(params.get("EvaluationId")).get()
+        return self._get(self.backend.get_evaluation(params.get("EvaluationId")), params)
 
     def describe_evaluations(self, params: dict[str, Any]) -> dict[str, Any]:
         return self._describe(Evaluation.kind, params)
@@ -236,6 +275,10 @@ class MachineLearningResponse:
         )
         return {"ResourceId": entity.entity_id, "ResourceType": entity.kind}
 
+    def _get(self, entity: Entity, params: dict[str, Any]) -> dict[str, Any]:
+        # Only GetDataSource and GetMLModel have a Verbose member; botocore sends it to no other Get*.
+        return entity.get(self.backend.log_uri(entity), verbose=bool(params.get("Verbose")))
+
     def _describe(self, kind: str, params: dict[str, Any]) -> dict[str, Any]:
         page, next_token = self.backend.describe(kind, params)
         body: dict[str, Any] = {"Results": [entity.describe() for entity in page]}
@@ -246,6 +289,8 @@ class MachineLearningResponse:
 
 OPERATIONS = (
     "CreateDataSourceFromS3",
+    "CreateDataSourceFromRedshift",
+    "CreateDataSourceFromRDS",
     "GetDataSource",
     "DescribeDataSources",
     "UpdateDataSource",
@@ -255,6 +300,9 @@ OPERATIONS = (
     "DescribeMLModels",
     "UpdateMLModel",
     "DeleteMLModel",
+    "CreateRealtimeEndpoint",
+    "DeleteRealtimeEndpoint",
+    "Predict",
     "CreateBatchPrediction",
     "GetBatchPrediction",
     "DescribeBatchPredictions",

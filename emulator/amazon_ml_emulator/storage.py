@@ -6,6 +6,9 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+# The Developer Guide's name for a schema stored beside its data: "<file>.schema", or "<folder>/.schema".
+SCHEMA_SUFFIX = ".schema"
+
 
 class StorageError(Exception):
     """An S3 read or write failed; the message is fit for an entity's Message."""
@@ -37,23 +40,23 @@ class S3Storage:
         )
 
     def read_objects(self, location: str) -> list[tuple[str, bytes]]:
-        """
-        Read what a DataLocationS3 names: the object with that key, or else every object under it as a prefix.
-
-        Objects come in key order; "folder" placeholder keys ending in ``/`` are skipped.
-        """
-        bucket, key = split_s3_url(location)
-        if key and not key.endswith("/") and self._exists(bucket, key):
-            return [(location, self.read(location))]
-        urls = [f"s3://{bucket}/{object_key}" for object_key in self._list_keys(bucket, key)]
-        return [(url, self.read(url)) for url in urls]
+        """Read the data files a DataLocationS3 names (see :meth:`list_urls`), in key order."""
+        return [(url, self.read(url)) for url in self.list_urls(location)]
 
     def list_urls(self, location: str) -> list[str]:
-        """The URLs of the objects :meth:`read_objects` would read, without reading them."""
+        """
+        The data files a DataLocationS3 names: the object with that key, or else every object in that folder.
+
+        The Developer Guide calls DataLocationS3 "a data file or an S3 directory or bucket", so a key that names
+        no object is a folder even without its trailing ``/``: ``s3://b/new`` reads ``new/*``, never the
+        sibling ``new-archive/``. Folder placeholder keys (ending in ``/``) and schema files (``.schema``, or
+        ``<data file>.schema``, the Developer Guide's convention for a schema kept beside its data) are skipped.
+        """
         bucket, key = split_s3_url(location)
         if key and not key.endswith("/") and self._exists(bucket, key):
             return [location]
-        return [f"s3://{bucket}/{object_key}" for object_key in self._list_keys(bucket, key)]
+        prefix = key if not key or key.endswith("/") else key + "/"
+        return [f"s3://{bucket}/{object_key}" for object_key in self._list_keys(bucket, prefix)]
 
     def read(self, url: str) -> bytes:
         bucket, key = split_s3_url(url)
@@ -86,7 +89,7 @@ class S3Storage:
             keys = [item["Key"] for page in pages for item in page.get("Contents", [])]
         except (ClientError, BotoCoreError) as error:
             raise StorageError(f"cannot list s3://{bucket}/{prefix}: {_reason(error)}") from error
-        return sorted(key for key in keys if not key.endswith("/"))
+        return sorted(key for key in keys if not key.endswith(("/", SCHEMA_SUFFIX)))
 
 
 def _reason(error: Exception) -> str:

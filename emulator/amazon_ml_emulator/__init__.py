@@ -1,7 +1,7 @@
 """A local Amazon Machine Learning service speaking the real wire protocol, with moto's S3 beside it.
 
 ``Emulator`` runs it in-process; ``EmulatorClient`` drives one in another process through its admin routes
-(listed in :mod:`airflow_ml_provider.emulator.server`); ``python -m airflow_ml_provider.emulator`` runs one.
+(listed in :mod:`amazon_ml_emulator.server`); ``python -m amazon_ml_emulator`` runs one.
 The names load their modules on first use: driving an emulator from another process needs neither
 scikit-learn nor moto.
 """
@@ -12,9 +12,9 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from airflow_ml_provider.emulator.client import EmulatorClient, EmulatorClientError
-    from airflow_ml_provider.emulator.controls import EmulatorConfig
-    from airflow_ml_provider.emulator.server import Emulator
+    from amazon_ml_emulator.client import EmulatorClient, EmulatorClientError
+    from amazon_ml_emulator.controls import EmulatorConfig
+    from amazon_ml_emulator.server import Emulator
 
 _MODULES = {
     "Emulator": "server",

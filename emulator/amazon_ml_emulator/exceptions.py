@@ -107,6 +107,14 @@ class LimitExceededException(MachineLearningError):
     """
 
 
+class PredictorNotMountedException(MachineLearningError):
+    """
+    Predict named a model without a READY real-time endpoint.
+
+    :param message: names the model and its endpoint's status.
+    """
+
+
 class InternalServerException(MachineLearningError):
     """
     The service failed (HTTP 500); clients retry it.

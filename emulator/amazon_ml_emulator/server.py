@@ -20,16 +20,20 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
+import tempfile
 import threading
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
-from airflow_ml_provider.emulator.controls import (
+from amazon_ml_emulator.controls import (
     ADMIN_PREFIX,
     DEFAULT_FAILURE_MESSAGE,
     CallCounters,
@@ -37,10 +41,11 @@ from airflow_ml_provider.emulator.controls import (
     EmulatorConfig,
     FaultInjector,
 )
-from airflow_ml_provider.emulator.jobs import JobRunner
-from airflow_ml_provider.emulator.models import BatchPrediction, MachineLearningBackend
-from airflow_ml_provider.emulator.responses import MachineLearningResponse
-from airflow_ml_provider.emulator.storage import S3Storage
+from amazon_ml_emulator.jobs import JobRunner
+from amazon_ml_emulator.logs import LogApplication, write_self_signed_certificate
+from amazon_ml_emulator.models import BatchPrediction, MachineLearningBackend
+from amazon_ml_emulator.responses import MachineLearningResponse
+from amazon_ml_emulator.storage import S3Storage
 
 log = logging.getLogger(__name__)
 
@@ -66,13 +71,19 @@ class _BackgroundServer:
     :param port: port; 0 picks a free one.
     :param application: the WSGI application served.
     :param request_handler: the werkzeug request handler class.
+    :param ssl_context: ``(certificate file, key file)`` to serve HTTPS; None serves HTTP.
     """
 
     def __init__(
-        self, host: str, port: int, application: Any, request_handler: type[WSGIRequestHandler]
+        self,
+        host: str,
+        port: int,
+        application: Any,
+        request_handler: type[WSGIRequestHandler],
+        ssl_context: tuple[str, str] | None = None,
     ) -> None:
         self._server: BaseWSGIServer = make_server(
-            host, port, application, threaded=True, request_handler=request_handler
+            host, port, application, threaded=True, request_handler=request_handler, ssl_context=ssl_context
         )
         self.port: int = self._server.port
         self._thread = threading.Thread(
@@ -100,6 +111,9 @@ class Emulator:
     :param host: address to listen on.
     :param s3_port: port of the S3 server started when ``s3_endpoint_url`` is not given; 0 picks a free one.
     :param region_name: the region clients should name.
+    :param advertised_host: the host named in the URLs it hands out (endpoints, LogUri, EndpointUrl); by
+        default ``host``, or ``127.0.0.1`` when ``host`` is ``0.0.0.0`` (listening on every interface).
+    :param log_port: port of the HTTPS server of the jobs' logs; 0 picks a free one.
     :param settings: any other :class:`EmulatorConfig` setting, e.g. ``time_scale`` or ``missing_dependency``.
     """
 
@@ -114,9 +128,13 @@ class Emulator:
         host: str = "127.0.0.1",
         s3_port: int = 0,
         region_name: str = "us-east-1",
+        advertised_host: str | None = None,
+        log_port: int = 0,
         **settings: Any,
     ) -> None:
         self.host = host
+        self.advertised_host = advertised_host or _local_address(host)
+        self._log_port = log_port
         self.port = port
         self.region_name = region_name
         self._s3_port = s3_port
@@ -137,6 +155,8 @@ class Emulator:
         self._s3_endpoint_url: str | None = None
         self._server: _BackgroundServer | None = None
         self._runner: JobRunner | None = None
+        self._log_server: _BackgroundServer | None = None
+        self._certificate_folder: Path | None = None
 
     # Life cycle.
 
@@ -148,18 +168,42 @@ class Emulator:
             self._s3_server = _BackgroundServer(
                 self.host, self._s3_port, s3_application, _QuietMotoRequestHandler
             )
-            self._s3_endpoint_url = f"http://{self.host}:{self._s3_server.port}"
+            self._s3_endpoint_url = f"http://{self.advertised_host}:{self._s3_server.port}"
         else:
             self._s3_endpoint_url = self._given_s3_endpoint_url
-        self._runner = JobRunner(self.backend, S3Storage(self._s3_endpoint_url, self.region_name))
+        self._start_log_server()
+        # The jobs reach S3 on the address it listens on, whatever name the clients are given.
+        storage_url = self._s3_endpoint_url
+        if self._s3_server is not None:
+            storage_url = f"http://{_local_address(self.host)}:{self._s3_server.port}"
+        self._runner = JobRunner(self.backend, S3Storage(storage_url, self.region_name))
         self._runner.start()
         protocol = MachineLearningResponse(self.backend, self.faults, self.counters, self._runner.wake)
         application = EmulatorApplication(self, protocol)
         self._server = _BackgroundServer(self.host, self.port, application, _QuietRequestHandler)
         self.port = self._server.port
+        self.backend.endpoint_url = self.endpoint_url
         return self
 
+    def _start_log_server(self) -> None:
+        self._certificate_folder = Path(tempfile.mkdtemp(prefix="amazon-ml-emulator-"))
+        certificate, key = write_self_signed_certificate(self.advertised_host, self._certificate_folder)
+        self._log_server = _BackgroundServer(
+            self.host,
+            self._log_port,
+            LogApplication(self.backend),
+            _QuietRequestHandler,
+            (str(certificate), str(key)),
+        )
+        self.backend.log_base_url = f"https://{self.advertised_host}:{self._log_server.port}"
+
     def stop(self) -> None:
+        if self._log_server is not None:
+            self._log_server.stop()
+            self._log_server = None
+        if self._certificate_folder is not None:
+            shutil.rmtree(self._certificate_folder, ignore_errors=True)
+            self._certificate_folder = None
         if self._server is not None:
             self._server.stop()
             self._server = None
@@ -180,7 +224,14 @@ class Emulator:
 
     @property
     def endpoint_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"http://{self.advertised_host}:{self.port}"
+
+    @property
+    def log_certificate(self) -> str:
+        """The certificate of the HTTPS log server: pass it as ``verify=`` to fetch a LogUri."""
+        if self._certificate_folder is None:
+            raise RuntimeError("the emulator is not started")
+        return str(self._certificate_folder / "log-server.pem")
 
     @property
     def s3_endpoint_url(self) -> str:
@@ -195,6 +246,12 @@ class Emulator:
             "region_name": self.region_name,
             "service_config": {"s3": {"endpoint_url": self.s3_endpoint_url}},
         }
+
+    def connection_uri(self) -> str:
+        """An Airflow AWS connection as a URI, the other form of an ``AIRFLOW_CONN_<ID>`` value."""
+        extra = json.dumps(self.connection_extra())
+        login, password = TEST_CREDENTIALS["login"], TEST_CREDENTIALS["password"]
+        return f"aws://{login}:{password}@/?{urllib.parse.urlencode({'__extra__': extra})}"
 
     def connection_json(self) -> str:
         """An Airflow AWS connection as JSON, the value of an ``AIRFLOW_CONN_<ID>`` variable."""
@@ -318,6 +375,11 @@ class EmulatorApplication:
             "s3_endpoint_url": self.emulator.s3_endpoint_url,
             "region_name": self.emulator.region_name,
         }
+
+
+def _local_address(host: str) -> str:
+    # A server listening on every interface is reached on the loopback one from this process.
+    return "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
 
 
 def _known(body: dict[str, Any], *names: str) -> dict[str, Any]:

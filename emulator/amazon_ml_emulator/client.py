@@ -7,7 +7,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from airflow_ml_provider.emulator.controls import ADMIN_PREFIX, DEFAULT_FAILURE_MESSAGE
+from amazon_ml_emulator.controls import ADMIN_PREFIX, DEFAULT_FAILURE_MESSAGE
 
 
 class EmulatorClientError(RuntimeError):
@@ -26,7 +26,7 @@ class EmulatorClientError(RuntimeError):
 
 class EmulatorClient:
     """
-    The controls of :class:`~airflow_ml_provider.emulator.Emulator`, over HTTP.
+    The controls of :class:`~amazon_ml_emulator.Emulator`, over HTTP.
 
     :param endpoint_url: the emulator's endpoint, e.g. ``http://127.0.0.1:5050``.
     :param timeout: seconds to wait for each answer.

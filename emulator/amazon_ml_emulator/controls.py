@@ -9,7 +9,8 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from airflow_ml_provider.emulator.exceptions import (
+from amazon_ml_emulator.databases import parse_address
+from amazon_ml_emulator.exceptions import (
     CREDENTIAL_ERRORS,
     AccessDeniedException,
     InternalServerException,
@@ -18,8 +19,9 @@ from airflow_ml_provider.emulator.exceptions import (
 )
 
 MISSING_DEPENDENCY_MODES = ("reject", "fail")
-# The admin routes (see :mod:`airflow_ml_provider.emulator.server`) live under this path.
+# The admin routes (see :mod:`amazon_ml_emulator.server`) live under this path.
 ADMIN_PREFIX = "/_emulator/"
+MAX_JOB_RUNTIME = 7 * 24 * 3600.0
 DEFAULT_FAILURE_MESSAGE = "The batch prediction failed (failure injected by the emulator)"
 
 
@@ -50,6 +52,12 @@ class EmulatorConfig:
         ``UnrecognizedClientException`` (a key the service does not know, e.g. rotated away).
     :param tag_limit: most tags one object may carry. The service's quota page says 50, its AddTags
         reference 10; the stricter one is the default, so that what passes here passes there.
+    :param endpoint_startup_duration: least time a new real-time endpoint stays UPDATING before it is READY.
+    :param redshift_clusters: ClusterIdentifier to ``host:port`` of the PostgreSQL server standing in for that
+        Redshift cluster (same wire protocol); a data source naming another cluster FAILS.
+    :param rds_instances: InstanceIdentifier to ``host:port`` of the MySQL or MariaDB server of that RDS instance.
+    :param max_job_runtime: most time a job may spend INPROGRESS before it turns FAILED (the service's limit is
+        7 days); with ``job_duration`` above it, a test sees the limit at work.
     """
 
     job_duration: float = 1.0
@@ -66,6 +74,10 @@ class EmulatorConfig:
     seed: int | None = None
     refused_access_keys: dict[str, str] = field(default_factory=dict)
     tag_limit: int = 10
+    max_job_runtime: float = MAX_JOB_RUNTIME
+    endpoint_startup_duration: float = 0.5
+    redshift_clusters: dict[str, str] = field(default_factory=dict)
+    rds_instances: dict[str, str] = field(default_factory=dict)
 
     def update(self, **changes: Any) -> None:
         """Apply ``changes`` after checking them all, so a bad value changes nothing."""
@@ -79,7 +91,11 @@ class EmulatorConfig:
             setattr(self, name, getattr(candidate, name))
 
     def check(self) -> None:
-        for name in ("job_duration", "pending_duration", "latency"):
+        for identifier, address in {**self.redshift_clusters, **self.rds_instances}.items():
+            parse_address(identifier, address)
+        if self.max_job_runtime <= 0:
+            raise ValueError(f"max_job_runtime {self.max_job_runtime!r}: must be > 0")
+        for name in ("job_duration", "pending_duration", "latency", "endpoint_startup_duration"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} {getattr(self, name)!r}: must be >= 0")
         for name in ("throttle_rate", "error_rate"):
