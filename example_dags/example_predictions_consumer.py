@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from airflow.sdk import DAG, Asset, task
+from airflow.providers.common.compat.sdk import DAG, Asset, task
 
 BUCKET = os.environ.get("EXAMPLE_BUCKET", "s3://my-bucket")
 PREDICTIONS = Asset(f"{BUCKET}/predictions/mapped/")
