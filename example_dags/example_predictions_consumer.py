@@ -21,14 +21,19 @@ with DAG(
 ):
 
     @task(inlets=[PREDICTIONS])
-    def count_positive_predictions(triggering_asset_events=None, inlet_events=None) -> dict:
+    def count_positive_predictions(
+        triggering_asset_events=None, triggering_dataset_events=None, inlet_events=None
+    ) -> dict:
         """Count the records predicted positive in every batch prediction that triggered this run."""
         from airflow_ml_provider.hooks.machine_learning import MachineLearningHook
 
-        # A scheduled run lists its triggering events; a manual run reads the latest one.
-        events = list((triggering_asset_events or {}).get(PREDICTIONS, [])) or list(
-            inlet_events[PREDICTIONS][-1:]
-        )
+        # A scheduled run lists its triggering events (Airflow 2.11 calls them dataset events and keys them
+        # by URI); a manual run reads the latest one.
+        if triggering_dataset_events is not None:
+            triggering = list(triggering_dataset_events.get(PREDICTIONS.uri, []))
+        else:
+            triggering = list((triggering_asset_events or {}).get(PREDICTIONS, []))
+        events = triggering or list(inlet_events[PREDICTIONS][-1:])
         hook = MachineLearningHook()
         counts = {}
         for event in events:

@@ -704,7 +704,7 @@ def celery_environment(redis: RedisServer, postgres: PostgresCluster) -> dict[st
     return {
         "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
         "AIRFLOW__CELERY__BROKER_URL": redis.url,
-        "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + postgres.url().replace("+psycopg2", ""),
+        "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{postgres.url()}",
     }
 
 

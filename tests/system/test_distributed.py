@@ -169,8 +169,16 @@ def test_triggers_move_off_a_killed_and_a_stalled_triggerer_and_no_job_is_delete
     wait_until(lambda: stalled in triggerer_names(stack), 120, 1.0, f"{stalled} to heartbeat again")
     # A few of its loops, in which it gives up the triggers it no longer holds.
     time.sleep(10)
-    statuses = {job["Status"] for job in jobs_of(ml_service, dag_id)}
-    assert statuses <= {"PENDING", "INPROGRESS"}, statuses
+    statuses = [job["Status"] for job in jobs_of(ml_service, dag_id)]
+    moves = {
+        "trigger_shares_before": before,
+        "seconds_to_move_after_sigkill": round(moved_after_kill, 1),
+        "seconds_to_move_after_sigstop": round(moved_after_stall, 1),
+        "jobs_deleted_after_the_moves": statuses.count("DELETED"),
+    }
+    # Recorded before the verdict, so a failing run still says how its triggers moved.
+    figures.record("distributed_triggerer_killed_and_stalled", runs=runs, faults_injected=2, **moves)
+    assert set(statuses) <= {"PENDING", "INPROGRESS"}, statuses
 
     service.configure(job_duration=RELEASE)
     states = stack.wait_for_runs(dag_id, run_ids, timeout=300)
@@ -193,9 +201,7 @@ def test_triggers_move_off_a_killed_and_a_stalled_triggerer_and_no_job_is_delete
         runs_succeeded=runs,
         events_fired=events,
         events_lost=runs - events,
-        trigger_shares_before=before,
-        seconds_to_move_after_sigkill=round(moved_after_kill, 1),
-        seconds_to_move_after_sigstop=round(moved_after_stall, 1),
+        **moves,
     )
 
 
