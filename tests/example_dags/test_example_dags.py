@@ -13,11 +13,11 @@ from tests.conftest import BUCKET, REPOSITORY
 
 
 def asset_events(home):
-    """The extras of every asset event in an Airflow home's metadata database."""
+    """The extras of every asset event in an Airflow home's metadata database (dataset events on Airflow 2)."""
     with sqlite3.connect(home / "airflow.db") as database:
-        return [
-            json.loads(extra) for (extra,) in database.execute("SELECT extra FROM asset_event ORDER BY id")
-        ]
+        tables = {name for (name,) in database.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        table = "asset_event" if "asset_event" in tables else "dataset_event"
+        return [json.loads(extra) for (extra,) in database.execute(f"SELECT extra FROM {table} ORDER BY id")]
 
 
 @pytest.fixture
