@@ -400,8 +400,12 @@ class AirflowStack:
 
     # -- REST API v2 --
 
-    def request(self, method: str, path: str, body: Any = None, timeout: float = 30) -> Any:
-        """Call the public REST API (``/api/v2/...``) with the stack's token; return the decoded JSON."""
+    def request(self, method: str, path: str, body: Any = None, timeout: float = 120) -> Any:
+        """
+        Call the public REST API (``/api/v2/...``) with the stack's token; return the decoded JSON.
+
+        The API server also serves every task's execution API: under load its answers take tens of seconds.
+        """
         request = urllib.request.Request(
             f"{self.api_url}{path}",
             data=None if body is None else json.dumps(body).encode(),
