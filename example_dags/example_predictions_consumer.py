@@ -7,6 +7,7 @@ so this DAG reads exactly the predictions that triggered it.
 from __future__ import annotations
 
 import os
+from datetime import datetime
 
 from airflow.providers.common.compat.sdk import DAG, Asset, task
 
@@ -16,6 +17,8 @@ PREDICTIONS = Asset(f"{BUCKET}/predictions/mapped/")
 with DAG(
     dag_id="example_predictions_consumer",
     schedule=[PREDICTIONS],
+    # Airflow 2.11 requires a start date on an asset-scheduled DAG.
+    start_date=datetime(2026, 1, 1),
     catchup=False,
     tags=["example", "amazon-ml"],
 ):

@@ -26,10 +26,32 @@ def asset_events(home):
         return [json.loads(extra) for (extra,) in database.execute(f"SELECT extra FROM {table} ORDER BY id")]
 
 
+EXAMPLE_ENVIRONMENT = {"EXAMPLE_BUCKET": f"s3://{BUCKET}"}
+
+
+@pytest.fixture(scope="module")
+def examples_template(airflow_template, tmp_path_factory):
+    """
+    A migrated home whose database already holds the example DAGs and their assets.
+
+    Airflow 3.0.0's ``dags test`` reads the DAG from the database, and 2.11's records an asset's events only
+    once a DAG processor registered the asset: ``dags reserialize`` does both, once for the module.
+    """
+    template = migrated_home(airflow_template, tmp_path_factory.mktemp("airflow-examples"))
+    environment = airflow_environment(template, REPOSITORY / "example_dags", None)
+    subprocess.run(
+        airflow_command("dags", "reserialize"),
+        env={**environment, **EXAMPLE_ENVIRONMENT},
+        check=True,
+        capture_output=True,
+    )
+    return template
+
+
 @pytest.fixture
-def run_example(emulator, airflow_template, tmp_path):
+def run_example(emulator, examples_template, tmp_path):
     def run(dag_id: str, conf: dict):
-        home = migrated_home(airflow_template, tmp_path / "airflow")
+        home = migrated_home(examples_template, tmp_path / "airflow")
         result = run_dag_test(
             dag_id,
             home=home,
@@ -93,7 +115,7 @@ def test_example_ml_pipeline_trains_gates_and_scores(run_example, s3_client):
 
 @pytest.mark.system
 def test_mapped_predictions_publish_an_asset_the_consumer_reads(
-    emulator, airflow_template, tmp_path, s3_client, binary_model
+    emulator, examples_template, tmp_path, s3_client, binary_model
 ):
     csv_bytes, schema = datasets.make_dataset("breast_cancer")
     parts = datasets.split_files(csv_bytes, 3)
@@ -102,23 +124,13 @@ def test_mapped_predictions_publish_an_asset_the_consumer_reads(
         s3_client.put_object(Bucket=BUCKET, Key=f"mapped/part-{number}.csv", Body=part)
         uris.append(f"s3://{BUCKET}/mapped/part-{number}.csv")
     s3_client.put_object(Bucket=BUCKET, Key="mapped/schema.json", Body=schema.encode())
-    home = migrated_home(airflow_template, tmp_path / "airflow")
+    home = migrated_home(examples_template, tmp_path / "airflow")
     common = {
         "home": home,
         "dags_folder": REPOSITORY / "example_dags",
         "connection_json": emulator.connection_json(),
-        "extra_environment": {"EXAMPLE_BUCKET": f"s3://{BUCKET}"},
+        "extra_environment": EXAMPLE_ENVIRONMENT,
     }
-    # Airflow 2.11's `dags test` records an asset's events only once a DAG processor registered the asset.
-    subprocess.run(
-        airflow_command("dags", "reserialize"),
-        env={
-            **airflow_environment(home, common["dags_folder"], common["connection_json"]),
-            **common["extra_environment"],
-        },
-        check=True,
-        capture_output=True,
-    )
     emulator.reset_call_counts()
     producer = run_dag_test(
         "example_mapped_predictions",
