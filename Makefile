@@ -4,7 +4,7 @@ PYTHON ?= python3
 UV := $(PYTHON) -m uv
 RUN := $(UV) run --frozen --no-sync
 
-.PHONY: install system-deps demo test lint docs package bench clean
+.PHONY: install system-deps demo test test-fast test-distributed matrix lint docs package bench clean
 
 install:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
@@ -13,7 +13,7 @@ install:
 demo: install
 	$(RUN) python scripts/demo.py
 
-# PostgreSQL for the system tests' Airflow metadata database (they fall back to SQLite without it).
+# PostgreSQL (Airflow's metadata database; Redshift's stand-in), MariaDB (RDS's) and Redis (Celery's broker).
 system-deps:
 	bash scripts/install-system-deps.sh
 
@@ -31,11 +31,25 @@ docs: install
 package: install
 	UV="$(UV)" bash scripts/check-package.sh
 
+# The main environment's whole suite: unit tests, the emulator's, the docs' snippets and the real-stack
+# system tests on LocalExecutor. The distributed deployment and the version matrix have targets of their own.
 test: lint docs package system-deps
-	$(RUN) pytest
+	$(RUN) pytest --ignore=tests/system/test_distributed.py
+
+# The inner loop: the main environment only, without the tests that start Airflow processes.
+test-fast: lint
+	$(RUN) pytest -m "not system" --ignore=tests/system
+
+# CeleryExecutor with Redis, two workers and two triggerers (tests/system/test_distributed.py).
+test-distributed: install system-deps
+	$(RUN) pytest tests/system/test_distributed.py
+
+# Each cell of the version matrix in its own virtualenv from its committed lock (see scripts/matrix.py).
+matrix: install
+	$(PYTHON) scripts/matrix.py run
 
 bench: install
 	$(RUN) python -m benchmarks.run_all
 
 clean:
-	rm -rf .demo .pytest_cache .ruff_cache
+	rm -rf .demo .matrix .pytest_cache .ruff_cache

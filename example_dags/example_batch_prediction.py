@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from airflow.sdk import DAG, Param, task
+from airflow.providers.common.compat.sdk import DAG, Param, task
 
 from airflow_ml_provider import BatchPredictionSensor, CreateBatchPredictionOperator
 

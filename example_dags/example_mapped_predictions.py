@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from airflow.sdk import DAG, Asset, Param, task
+from airflow.providers.common.compat.sdk import DAG, Asset, Param, task
 
 from airflow_ml_provider import (
     BatchPredictionSensor,
@@ -46,11 +46,16 @@ with DAG(
         waiter_delay=2,
     ).expand(data_location_s3=data_locations())
 
+    @task
+    def data_source_ids(created: list[str]) -> list[str]:
+        """The data sources as one list: Airflow 2.11 cannot map over what mapped tasks that deferred return."""
+        return list(created)
+
     batch_predictions = CreateBatchPredictionOperator.partial(
         task_id="create_batch_predictions",
         ml_model_id="{{ params.ml_model_id }}",
         output_uri=PREDICTIONS.uri,
-    ).expand(data_source_id=data_sources.output)
+    ).expand(data_source_id=data_source_ids(data_sources.output))
 
     predictions = BatchPredictionSensor.partial(
         task_id="wait_for_batch_predictions",

@@ -7,8 +7,9 @@ so this DAG reads exactly the predictions that triggered it.
 from __future__ import annotations
 
 import os
+from datetime import datetime
 
-from airflow.sdk import DAG, Asset, task
+from airflow.providers.common.compat.sdk import DAG, Asset, task
 
 BUCKET = os.environ.get("EXAMPLE_BUCKET", "s3://my-bucket")
 PREDICTIONS = Asset(f"{BUCKET}/predictions/mapped/")
@@ -16,19 +17,26 @@ PREDICTIONS = Asset(f"{BUCKET}/predictions/mapped/")
 with DAG(
     dag_id="example_predictions_consumer",
     schedule=[PREDICTIONS],
+    # Airflow 2.11 requires a start date on an asset-scheduled DAG.
+    start_date=datetime(2026, 1, 1),
     catchup=False,
     tags=["example", "amazon-ml"],
 ):
 
     @task(inlets=[PREDICTIONS])
-    def count_positive_predictions(triggering_asset_events=None, inlet_events=None) -> dict:
+    def count_positive_predictions(
+        triggering_asset_events=None, triggering_dataset_events=None, inlet_events=None
+    ) -> dict:
         """Count the records predicted positive in every batch prediction that triggered this run."""
         from airflow_ml_provider.hooks.machine_learning import MachineLearningHook
 
-        # A scheduled run lists its triggering events; a manual run reads the latest one.
-        events = list((triggering_asset_events or {}).get(PREDICTIONS, [])) or list(
-            inlet_events[PREDICTIONS][-1:]
-        )
+        # A scheduled run lists its triggering events (Airflow 2.11 calls them dataset events and keys them
+        # by URI); a manual run reads the latest one.
+        if triggering_dataset_events is not None:
+            triggering = list(triggering_dataset_events.get(PREDICTIONS.uri, []))
+        else:
+            triggering = list((triggering_asset_events or {}).get(PREDICTIONS, []))
+        events = triggering or list(inlet_events[PREDICTIONS][-1:])
         hook = MachineLearningHook()
         counts = {}
         for event in events:

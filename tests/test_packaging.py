@@ -53,7 +53,7 @@ def test_importing_the_package_or_reading_provider_info_imports_nothing_heavy():
 
 def test_dag_files_that_use_the_operators_do_not_load_boto_or_the_amazon_hooks():
     code = (
-        "import sys, airflow.sdk; "
+        "import sys; from airflow.providers.common.compat.sdk import DAG; "
         "from airflow_ml_provider import CreateBatchPredictionOperator, BatchPredictionSensor, "
         "CreateDataSourceFromS3Operator, CreateMLModelOperator, CreateEvaluationOperator, EvaluationSensor; "
         "heavy = [m for m in sys.modules if m.split('.')[0] in ('boto3', 'botocore', 'aiobotocore') "

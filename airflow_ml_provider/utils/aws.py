@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +12,8 @@ if TYPE_CHECKING:
     from airflow_ml_provider.hooks.machine_learning import MachineLearningHook
 
 AWS_TEMPLATE_FIELDS = ("aws_conn_id", "region_name", "verify")
+
+log = logging.getLogger(__name__)
 
 
 class MachineLearningHookMixin:
@@ -42,18 +45,26 @@ class MachineLearningHookMixin:
         """
         Fail without retry when ``aws_conn_id`` names no connection or ``region_name`` is malformed.
 
-        The Amazon provider falls back to boto3's default credentials when the connection is
-        missing, which may reach another AWS account than the one the user meant.
+        A missing *default* connection falls back to boto3's default credential chain with a warning,
+        as the Amazon provider does: deployments on EC2, EKS or MWAA rely on their instance or execution
+        role. A connection named explicitly that does not exist is a mistake, and fails before any call.
         """
         if self.aws_conn_id:
             from airflow.providers.common.compat.sdk import AirflowNotFoundException, BaseHook
 
+            from airflow_ml_provider.hooks.machine_learning import MachineLearningHook
+
             try:
                 BaseHook.get_connection(self.aws_conn_id)
             except AirflowNotFoundException:
-                raise InvalidParameterError(
-                    "aws_conn_id", self.aws_conn_id, "no Airflow connection has this ID"
-                ) from None
+                if self.aws_conn_id != MachineLearningHook.default_conn_name:
+                    raise InvalidParameterError(
+                        "aws_conn_id", self.aws_conn_id, "no Airflow connection has this ID"
+                    ) from None
+                log.warning(
+                    "No Airflow connection %r: using boto3's default credential chain and region",
+                    self.aws_conn_id,
+                )
         if self.region_name is not None:
             # botocore's own rule, checked here so the error names the parameter and is not retried.
             from botocore.exceptions import InvalidRegionError

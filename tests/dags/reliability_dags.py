@@ -4,7 +4,9 @@ location default to the ``RELIABILITY_*`` environment variables the test harness
 from __future__ import annotations
 
 import os
+import time
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from airflow.sdk import DAG, Param
@@ -158,4 +160,57 @@ with reliability_dag("reliability_delete_on_kill"):
         delete_on_kill=True,
         waiter_delay=1,
         **JOB,
+    )
+
+
+# -- the distributed deployment: Celery workers and two triggerers (tests/system/test_distributed.py) --
+
+
+class CreateBatchPredictionThenHangOperator(CreateBatchPredictionOperator):
+    """
+    On its first try, says which worker runs it once the job was created, then hangs until that worker is
+    killed: the test SIGKILLs the worker between ``CreateBatchPrediction`` and anything the task reports.
+    """
+
+    def on_submitted(self, context: Any, description: dict[str, Any]) -> None:
+        if context["ti"].try_number == 1:
+            # LOGNAME is the worker's component name, set by the harness (tests/system/stack.py).
+            marker = Path(os.environ["DISTRIBUTED_MARKERS"]) / context["run_id"].replace(":", "_")
+            marker.write_text(os.environ.get("LOGNAME", ""))
+            time.sleep(600)
+        super().on_submitted(context, description)
+
+
+# Many runs at once: the sensor waits in whichever triggerer holds its trigger.
+with reliability_dag("distributed_sensor_waits"):
+    create = CreateBatchPredictionOperator(task_id="create_batch_prediction", **JOB)
+    BatchPredictionSensor(
+        task_id="wait_for_batch_prediction",
+        batch_prediction_id=create.output,
+        deferrable=True,
+        poke_interval=2,
+        timeout=1800,
+    )
+
+# Triggers that move between triggerers must not delete the job they wait for.
+with reliability_dag("distributed_wait_delete_on_kill"):
+    CreateBatchPredictionOperator(
+        task_id="create_batch_prediction",
+        wait_for_completion=True,
+        deferrable=True,
+        delete_on_kill=True,
+        waiter_delay=2,
+        **JOB,
+    )
+
+with reliability_dag("distributed_worker_killed_after_create"):
+    create = CreateBatchPredictionThenHangOperator(
+        task_id="create_batch_prediction", retries=1, retry_delay=timedelta(seconds=1), **JOB
+    )
+    BatchPredictionSensor(
+        task_id="wait_for_batch_prediction",
+        batch_prediction_id=create.output,
+        deferrable=True,
+        poke_interval=1,
+        timeout=300,
     )

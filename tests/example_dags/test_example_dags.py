@@ -4,26 +4,54 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
 
 import pytest
 
 from amazon_ml_emulator import datasets
-from amazon_ml_emulator.testing.dag_runner import migrated_home, run_dag_test
+from amazon_ml_emulator.testing.dag_runner import (
+    airflow_command,
+    airflow_environment,
+    migrated_home,
+    run_dag_test,
+)
 from tests.conftest import BUCKET, REPOSITORY
 
 
 def asset_events(home):
-    """The extras of every asset event in an Airflow home's metadata database."""
+    """The extras of every asset event in an Airflow home's metadata database (dataset events on Airflow 2)."""
     with sqlite3.connect(home / "airflow.db") as database:
-        return [
-            json.loads(extra) for (extra,) in database.execute("SELECT extra FROM asset_event ORDER BY id")
-        ]
+        tables = {name for (name,) in database.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        table = "asset_event" if "asset_event" in tables else "dataset_event"
+        return [json.loads(extra) for (extra,) in database.execute(f"SELECT extra FROM {table} ORDER BY id")]
+
+
+EXAMPLE_ENVIRONMENT = {"EXAMPLE_BUCKET": f"s3://{BUCKET}"}
+
+
+@pytest.fixture(scope="module")
+def examples_template(airflow_template, tmp_path_factory):
+    """
+    A migrated home whose database already holds the example DAGs and their assets.
+
+    Airflow 3.0.0's ``dags test`` reads the DAG from the database, and 2.11's records an asset's events only
+    once a DAG processor registered the asset: ``dags reserialize`` does both, once for the module.
+    """
+    template = migrated_home(airflow_template, tmp_path_factory.mktemp("airflow-examples"))
+    environment = airflow_environment(template, REPOSITORY / "example_dags", None)
+    subprocess.run(
+        airflow_command("dags", "reserialize"),
+        env={**environment, **EXAMPLE_ENVIRONMENT},
+        check=True,
+        capture_output=True,
+    )
+    return template
 
 
 @pytest.fixture
-def run_example(emulator, airflow_template, tmp_path):
+def run_example(emulator, examples_template, tmp_path):
     def run(dag_id: str, conf: dict):
-        home = migrated_home(airflow_template, tmp_path / "airflow")
+        home = migrated_home(examples_template, tmp_path / "airflow")
         result = run_dag_test(
             dag_id,
             home=home,
@@ -87,7 +115,7 @@ def test_example_ml_pipeline_trains_gates_and_scores(run_example, s3_client):
 
 @pytest.mark.system
 def test_mapped_predictions_publish_an_asset_the_consumer_reads(
-    emulator, airflow_template, tmp_path, s3_client, binary_model
+    emulator, examples_template, tmp_path, s3_client, binary_model
 ):
     csv_bytes, schema = datasets.make_dataset("breast_cancer")
     parts = datasets.split_files(csv_bytes, 3)
@@ -96,12 +124,12 @@ def test_mapped_predictions_publish_an_asset_the_consumer_reads(
         s3_client.put_object(Bucket=BUCKET, Key=f"mapped/part-{number}.csv", Body=part)
         uris.append(f"s3://{BUCKET}/mapped/part-{number}.csv")
     s3_client.put_object(Bucket=BUCKET, Key="mapped/schema.json", Body=schema.encode())
-    home = migrated_home(airflow_template, tmp_path / "airflow")
+    home = migrated_home(examples_template, tmp_path / "airflow")
     common = {
         "home": home,
         "dags_folder": REPOSITORY / "example_dags",
         "connection_json": emulator.connection_json(),
-        "extra_environment": {"EXAMPLE_BUCKET": f"s3://{BUCKET}"},
+        "extra_environment": EXAMPLE_ENVIRONMENT,
     }
     emulator.reset_call_counts()
     producer = run_dag_test(

@@ -201,7 +201,7 @@ def test_lineage_reads_the_data_source_location_in_and_the_output_uri_out(operat
 
 
 def test_outlets_without_waiting_are_refused_since_success_would_only_mean_created():
-    from airflow.sdk import Asset
+    from airflow.providers.common.compat.sdk import Asset
 
     with pytest.raises(InvalidParameterError, match="outlets.*wait_for_completion=True"):
         CreateBatchPredictionOperator(
@@ -214,7 +214,7 @@ def test_outlets_without_waiting_are_refused_since_success_would_only_mean_creat
 
 
 def test_a_waiting_operator_tells_its_outlet_asset_where_the_results_are(operator_for, emulator):
-    from airflow.sdk import Asset
+    from airflow.providers.common.compat.sdk import Asset
 
     predictions = Asset(f"s3://{BUCKET}/asset/")
     context = context_for(run_id=run_id())

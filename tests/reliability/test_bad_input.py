@@ -343,6 +343,32 @@ def test_unknown_connection_never_reaches_the_emulator(
     assert calls == {}
 
 
+def test_missing_default_connection_falls_back_to_boto3_default_chain_with_a_warning(
+    emulator: Emulator,
+    binary_model: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # No aws_default: credentials, region and endpoint come from the environment, as on an instance role.
+    monkeypatch.delenv("AIRFLOW_CONN_AWS_DEFAULT")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", emulator.endpoint_url)
+    emulator.reset_call_counts()
+    task = CreateBatchPredictionOperator(
+        task_id="create_batch_prediction",
+        ml_model_id=binary_model["ml_model_id"],
+        data_source_id=binary_model["data_source_id"],
+        output_uri=f"s3://{BUCKET}/default-chain/",
+    )
+    with caplog.at_level("WARNING"):
+        batch_prediction_id = task.execute(minimal_context(f"default-chain-{next(_run_numbers)}"))
+    assert "No Airflow connection 'aws_default'" in caplog.text
+    assert emulator.call_counts()["CreateBatchPrediction"] == 1
+    assert batch_prediction_id.startswith("bad_input.create_batch_prediction.")
+
+
 CANARY_SECRET = "canary-Ue81-never-print-me-Zq0"
 
 

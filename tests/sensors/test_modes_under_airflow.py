@@ -7,7 +7,7 @@ import pytest
 from amazon_ml_emulator.testing.dag_runner import migrated_home, run_dag_test
 
 DAG_FILE = """
-from airflow.sdk import DAG
+from airflow.providers.common.compat.sdk import DAG
 from airflow_ml_provider import BatchPredictionSensor
 
 with DAG(dag_id="sensor_modes", schedule=None):

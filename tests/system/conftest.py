@@ -167,13 +167,12 @@ def service_clients(process: EmulatorProcess) -> tuple[Any, Any]:
     )
 
 
-@pytest.fixture(scope="session")
-def airflow_stack(
-    system_root: Path, emulator_process: EmulatorProcess, figures: Figures
-) -> Iterator[AirflowStack]:
-    """A real Airflow on PostgreSQL (SQLite if PostgreSQL is not installed) whose ``aws_default`` is the emulator."""
-    dags_folder = system_root / "dags"
-    dags_folder.mkdir()
+def stack_inputs(
+    root: Path, emulator_process: EmulatorProcess
+) -> tuple[Path, dict[str, Any], dict[str, str]]:
+    """The DAGs folder, the ``aws_default`` connection and the environment of a stack under ``root``."""
+    dags_folder = root / "dags"
+    dags_folder.mkdir(parents=True)
     for path in DAG_FILES:
         shutil.copy(path, dags_folder / path.name)
     # The emulator's connection, with a known secret to hunt for in everything the runs write.
@@ -182,12 +181,21 @@ def airflow_stack(
         "login": CANARY_ACCESS_KEY,
         "password": CANARY_SECRET,
     }
-    started = time.monotonic()
     defaults = {"ML_MODEL_ID": ML_MODEL_ID, "DATA_SOURCE_ID": DATA_SOURCE_ID, "OUTPUT_URI": OUTPUT_URI}
     # The DAGs' default params: the example's and the reliability DAGs' score the emulator's model.
     environment = {
         f"{prefix}_{key}": value for prefix in ("EXAMPLE", "RELIABILITY") for key, value in defaults.items()
     }
+    return dags_folder, connection, environment
+
+
+@pytest.fixture(scope="session")
+def airflow_stack(
+    system_root: Path, emulator_process: EmulatorProcess, figures: Figures
+) -> Iterator[AirflowStack]:
+    """A real Airflow on PostgreSQL (SQLite if PostgreSQL is not installed) whose ``aws_default`` is the emulator."""
+    dags_folder, connection, environment = stack_inputs(system_root, emulator_process)
+    started = time.monotonic()
     # RELIABILITY_DATABASE=sqlite runs the same tests on SQLite, the fallback when PostgreSQL is missing.
     use_postgres = os.environ.get("RELIABILITY_DATABASE", "postgresql") != "sqlite"
     home = system_root / "home"

@@ -1,5 +1,6 @@
-"""A real Airflow (scheduler, triggerer, API server, DAG processor, LocalExecutor) on PostgreSQL, for system tests.
-Every process is started here, in its own session and with its own ``AIRFLOW_HOME``, and is stopped here."""
+"""A real Airflow (scheduler, triggerers, API server, DAG processor; LocalExecutor, or CeleryExecutor workers on
+Redis) on PostgreSQL, for system tests. Every process is started here, in its own session and with its own
+``AIRFLOW_HOME``, and is stopped here."""
 
 from __future__ import annotations
 
@@ -30,6 +31,17 @@ from typing import Any
 REPOSITORY = Path(__file__).resolve().parents[2]
 FINISHED_RUN_STATES = frozenset({"success", "failed"})
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+# A deployment scaled out as users scale it: two Celery workers and two triggerers, each its own process.
+DISTRIBUTED_COMPONENTS = (
+    "api-server",
+    "scheduler",
+    "dag-processor",
+    "triggerer-1",
+    "triggerer-2",
+    "celery-worker-1",
+    "celery-worker-2",
+)
+CELERY_WORKER_CONCURRENCY = 3
 
 
 def free_port() -> int:
@@ -176,6 +188,55 @@ class PostgresCluster:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
+class RedisServer:
+    """
+    Debian's ``redis-server`` on a free port of 127.0.0.1, with its own configuration in a temporary folder.
+
+    :param executable: The ``redis-server`` binary.
+    """
+
+    def __init__(self, executable: str) -> None:
+        self.executable = executable
+        self.root = Path(tempfile.mkdtemp(prefix="airflow-system-redis-"))
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisServer:
+        config = self.root / "redis.conf"
+        # A broker for one test session: nothing to persist, nothing to reach from elsewhere.
+        config.write_text(
+            f'port {self.port}\nbind 127.0.0.1\nprotected-mode yes\ndaemonize no\nsave ""\n'
+            f"appendonly no\ndir {self.root}\nlogfile {self.root / 'redis.log'}\n"
+        )
+        self.process = subprocess.Popen([self.executable, str(config)], start_new_session=True)
+        wait_until(self._answers, 30, 0.2, "redis-server")
+        return self
+
+    def _answers(self) -> bool:
+        if self.process is not None and self.process.poll() is not None:
+            raise RuntimeError(f"redis-server exited: {(self.root / 'redis.log').read_text()[-2000:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=2) as connection:
+                connection.sendall(b"PING\r\n")
+                return connection.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
 # -- the emulator in its own process --------------------------------------------------------------
 
 
@@ -278,18 +339,37 @@ class AirflowStack:
             check=False,
         )
 
-    def start_component(self, name: str) -> Component:
-        """Start ``airflow <name>`` in its own session, its output in ``home/processes/<name>.log``."""
-        arguments = [name]
+    def component_arguments(self, name: str) -> list[str]:
+        """The ``airflow`` arguments of a component; ``triggerer-N`` and ``celery-worker-N`` are one of several."""
         if name == "api-server":
             port = self.api_url.rsplit(":", 1)[1]
-            arguments += ["--host", "127.0.0.1", "--port", port, "--workers", "1"]
+            return ["api-server", "--host", "127.0.0.1", "--port", port, "--workers", "1"]
+        # Several on one host would all serve their logs on one port; the API server reads the files instead.
+        if name.startswith("celery-worker-"):
+            concurrency = str(CELERY_WORKER_CONCURRENCY)
+            return [
+                "celery",
+                "worker",
+                "--celery-hostname",
+                f"{name}@%h",
+                "--concurrency",
+                concurrency,
+                "--skip-serve-logs",
+            ]
+        if name.startswith("triggerer-"):
+            return ["triggerer", "--skip-serve-logs"]
+        return [name]
+
+    def start_component(self, name: str) -> Component:
+        """Start the component in its own session, its output in ``home/processes/<name>.log``."""
         log_path = self.home / "processes" / f"{name}.log"
         log_path.parent.mkdir(exist_ok=True)
+        # Airflow records a job's unixname from LOGNAME: it tells which triggerer holds which trigger.
+        environment = {**self.environment, "LOGNAME": name}
         with log_path.open("a") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", "airflow", *arguments],
-                env=self.environment,
+                [sys.executable, "-m", "airflow", *self.component_arguments(name)],
+                env=environment,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
@@ -297,19 +377,23 @@ class AirflowStack:
         self.components[name] = component = Component(name, process, log_path)
         return component
 
-    def kill_component(self, name: str, signum: int = signal.SIGKILL) -> None:
+    def signal_component(self, name: str, signum: int) -> None:
         """Send ``signum`` to the component's whole process group (it and the processes it spawned)."""
-        component = self.components[name]
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(component.process.pid, signum)
-        component.process.wait(30)
+            os.killpg(self.components[name].process.pid, signum)
+
+    def kill_component(self, name: str, signum: int = signal.SIGKILL) -> None:
+        """Send ``signum`` to the component's process group and wait until the component exited."""
+        self.signal_component(name, signum)
+        self.components[name].process.wait(30)
 
     def stop(self) -> list[int]:
         """Stop every component, then anything else this stack started; return the PIDs that needed SIGKILL."""
         for component in self.components.values():
             if component.process.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(component.process.pid, signal.SIGTERM)
+                self.signal_component(component.name, signal.SIGTERM)
+                # A component a test left stopped (SIGSTOP) handles SIGTERM only once continued.
+                self.signal_component(component.name, signal.SIGCONT)
         deadline = time.monotonic() + 15
         for component in self.components.values():
             with contextlib.suppress(subprocess.TimeoutExpired):
@@ -318,8 +402,12 @@ class AirflowStack:
 
     # -- REST API v2 --
 
-    def request(self, method: str, path: str, body: Any = None, timeout: float = 30) -> Any:
-        """Call the public REST API (``/api/v2/...``) with the stack's token; return the decoded JSON."""
+    def request(self, method: str, path: str, body: Any = None, timeout: float = 120) -> Any:
+        """
+        Call the public REST API (``/api/v2/...``) with the stack's token; return the decoded JSON.
+
+        The API server also serves every task's execution API: under load its answers take tens of seconds.
+        """
         request = urllib.request.Request(
             f"{self.api_url}{path}",
             data=None if body is None else json.dumps(body).encode(),
@@ -455,7 +543,7 @@ class AirflowStack:
         """
         logs = [
             *(path.read_text(errors="replace") for path in self.trigger_log_files(dag_id, run_id, task_id)),
-            self.component_log("triggerer"),
+            *(self.component_log(name) for name in self.components if name.startswith("triggerer")),
         ]
         moments = set()
         for log in logs:
@@ -464,6 +552,14 @@ class AirflowStack:
                     moment = re.search(r"\d{4}-\d\d-\d\dT[\d:.]+", line)
                     moments.add(moment.group(0) if moment else line)
         return moments
+
+    def trigger_shares(self) -> dict[str, int]:
+        """Triggers each triggerer holds, by component name (the job's unixname, see :meth:`start_component`)."""
+        rows = self.database_rows(
+            "SELECT job.unixname, count(*) FROM trigger JOIN job ON job.id = trigger.triggerer_id "
+            "GROUP BY job.unixname"
+        )
+        return {name: count for name, count in rows}
 
     def component_log(self, name: str) -> str:
         return (self.home / "processes" / f"{name}.log").read_text(errors="replace")
@@ -569,8 +665,9 @@ def start_airflow(
     connection: dict[str, Any],
     postgres: PostgresCluster | None,
     extra_environment: dict[str, str],
+    components: tuple[str, ...] = COMPONENTS,
 ) -> AirflowStack:
-    """Migrate the metadata database, start the four components and wait until the API answers."""
+    """Migrate the metadata database, start the components and wait until the API answers."""
     started = time.monotonic()
     home.mkdir(parents=True, exist_ok=True)
     if postgres is not None:
@@ -593,7 +690,7 @@ def start_airflow(
             f"airflow db migrate failed:\n{migrated.stdout[-3000:]}\n{migrated.stderr[-3000:]}"
         )
     stack.timings["migrate_seconds"] = time.monotonic() - started
-    for name in COMPONENTS:
+    for name in components:
         stack.start_component(name)
 
     def api_up() -> bool:
@@ -608,6 +705,15 @@ def start_airflow(
     return stack
 
 
+def celery_environment(redis: RedisServer, postgres: PostgresCluster) -> dict[str, str]:
+    """The CeleryExecutor's settings: tasks queued on Redis, their results kept in the metadata database."""
+    return {
+        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+        "AIRFLOW__CELERY__BROKER_URL": redis.url,
+        "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{postgres.url()}",
+    }
+
+
 @contextlib.contextmanager
 def running_stack(
     home: Path,
@@ -615,30 +721,41 @@ def running_stack(
     connection: dict[str, Any],
     extra_environment: dict[str, str] | None = None,
     use_postgres: bool = True,
+    distributed: bool = False,
 ) -> Iterator[AirflowStack]:
     """
     A started :class:`AirflowStack`, stopped afterwards.
 
     The metadata database is a private PostgreSQL cluster when the server and ``psycopg2`` are installed,
     else SQLite (which Airflow 3.3 accepts with the LocalExecutor); ``stack.database`` says which.
+    ``distributed`` runs :data:`DISTRIBUTED_COMPONENTS` with the CeleryExecutor on a private Redis, and
+    needs PostgreSQL and ``redis-server`` (``scripts/install-system-deps.sh`` installs both).
     """
-    postgres = None
-    bin_dir = postgres_bin_dir() if use_postgres else None
-    if bin_dir and importlib.util.find_spec("psycopg2") and importlib.util.find_spec("asyncpg"):
-        try:
-            postgres = PostgresCluster(bin_dir).start()
-        except (OSError, subprocess.SubprocessError) as error:
-            warnings.warn(f"PostgreSQL did not start ({error}); using SQLite", stacklevel=2)
-    elif use_postgres:
-        warnings.warn("PostgreSQL server, psycopg2 or asyncpg is missing; using SQLite", stacklevel=2)
-    stack = None
-    try:
-        stack = start_airflow(home, dags_folder, connection, postgres, extra_environment or {})
+    with contextlib.ExitStack() as resources:
+        postgres = None
+        bin_dir = postgres_bin_dir() if use_postgres else None
+        if bin_dir and importlib.util.find_spec("psycopg2") and importlib.util.find_spec("asyncpg"):
+            try:
+                postgres = PostgresCluster(bin_dir).start()
+                resources.callback(postgres.stop)
+            except (OSError, subprocess.SubprocessError) as error:
+                warnings.warn(f"PostgreSQL did not start ({error}); using SQLite", stacklevel=2)
+        elif use_postgres:
+            warnings.warn("PostgreSQL server, psycopg2 or asyncpg is missing; using SQLite", stacklevel=2)
+        environment = dict(extra_environment or {})
+        components = COMPONENTS
+        if distributed:
+            redis_server = shutil.which("redis-server")
+            if postgres is None or redis_server is None:
+                raise RuntimeError(
+                    "the distributed stack needs PostgreSQL and redis-server: run make system-deps"
+                )
+            redis = RedisServer(redis_server).start()
+            resources.callback(redis.stop)
+            environment = {**celery_environment(redis, postgres), **environment}
+            components = DISTRIBUTED_COMPONENTS
+        # Runs before the database and the broker stop, after the stack stopped what it knows of.
+        resources.callback(stop_processes_by_marker, f"AIRFLOW_HOME={home}")
+        stack = start_airflow(home, dags_folder, connection, postgres, environment, components)
+        resources.callback(stack.stop)
         yield stack
-    finally:
-        if stack is not None:
-            stack.stop()
-        else:
-            stop_processes_by_marker(f"AIRFLOW_HOME={home}")
-        if postgres is not None:
-            postgres.stop()

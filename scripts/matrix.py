@@ -1,0 +1,195 @@
+"""The version matrix: each cell is its own virtualenv, installed from a committed lock, running the provider's tests.
+
+``python scripts/matrix.py lock`` recompiles the lowest-version locks; ``python scripts/matrix.py run [cell ...]``
+installs and tests cells (all by default), writing each cell's result and time to ``build/matrix/results.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+CONSTRAINTS = REPOSITORY / "constraints"
+ENVIRONMENTS = REPOSITORY / ".matrix"
+RESULTS = REPOSITORY / "build" / "matrix" / "results.json"
+UV = [sys.executable, "-m", "uv"]
+
+# The provider's own tests; the emulator's tests and the real-stack system tests run in the main environment.
+PROVIDER_TESTS = (
+    "tests/hooks",
+    "tests/operators",
+    "tests/sensors",
+    "tests/triggers",
+    "tests/utils",
+    "tests/reliability",
+    "tests/test_packaging.py",
+    "tests/example_dags",
+)
+# What the latest cells leave to the main environment, which runs the same Airflow: the DAG runs that only
+# repeat on another Python what the example batch prediction DAG (kept) shows, to fit the CI budget.
+HEAVY_TESTS = (
+    "tests/example_dags/test_example_dags.py::test_example_ml_pipeline_trains_gates_and_scores",
+    "tests/example_dags/test_example_dags.py::test_mapped_predictions_publish_an_asset_the_consumer_reads",
+    "tests/sensors/test_modes_under_airflow.py",
+)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """
+    One environment of the matrix.
+
+    :param name: The cell's name, also its virtualenv's folder under ``.matrix``.
+    :param python: The pyenv version of its interpreter.
+    :param lock: The lock it installs: a compiled constraints file, or None for the project's ``uv.lock``.
+    :param everything: Whether it runs all of :data:`PROVIDER_TESTS`, or leaves out :data:`HEAVY_TESTS`.
+    """
+
+    name: str
+    python: str
+    lock: str | None = None
+    everything: bool = False
+
+    @property
+    def environment(self) -> Path:
+        return ENVIRONMENTS / self.name
+
+    @property
+    def interpreter(self) -> Path:
+        return self.environment / "bin" / "python"
+
+
+CELLS = (
+    Cell("airflow-2.11-lowest", "3.10.13", "airflow-2.11-lowest", everything=True),
+    Cell("airflow-3.0-lowest", "3.10.13", "airflow-3.0-lowest", everything=True),
+    Cell("latest-py3.10", "3.10.13"),
+    Cell("latest-py3.13", "3.13.0"),
+)
+
+
+def pyenv_python(version: str) -> str:
+    """The interpreter of a pyenv version; uv cannot download one where only package registries answer."""
+    prefix = subprocess.run(["pyenv", "prefix", version], capture_output=True, text=True, check=True)
+    return str(Path(prefix.stdout.strip()) / "bin" / "python")
+
+
+def compile_lock(cell: Cell) -> None:
+    """Resolve the lowest direct dependencies of the provider (with its test extras) under the cell's bounds."""
+    assert cell.lock is not None
+    overrides = CONSTRAINTS / f"{cell.lock}.overrides"
+    command = [
+        *UV,
+        "pip",
+        "compile",
+        "pyproject.toml",
+        f"constraints/{cell.lock}.in",
+        "--extra=emulator",
+        "--extra=dev",
+        "--resolution=lowest-direct",
+        f"--python={pyenv_python(cell.python)}",
+        f"--output-file=constraints/{cell.lock}.txt",
+        "--quiet",
+    ]
+    if overrides.exists():
+        command.append(f"--override=constraints/{overrides.name}")
+    subprocess.run(command, cwd=REPOSITORY, check=True)
+
+
+def install(cell: Cell) -> None:
+    """A fresh virtualenv holding exactly the cell's lock and the provider."""
+    shutil.rmtree(cell.environment, ignore_errors=True)
+    python = pyenv_python(cell.python)
+    if cell.lock is None:
+        environment = {**os.environ, "UV_PROJECT_ENVIRONMENT": str(cell.environment)}
+        sync = [*UV, "sync", "--frozen", "--all-extras", f"--python={python}", "--quiet"]
+        subprocess.run(sync, cwd=REPOSITORY, env=environment, check=True)
+        return
+    subprocess.run([*UV, "venv", "--quiet", f"--python={python}", str(cell.environment)], check=True)
+    target = f"--python={cell.interpreter}"
+    lock = CONSTRAINTS / f"{cell.lock}.txt"
+    subprocess.run([*UV, "pip", "sync", "--quiet", target, str(lock)], cwd=REPOSITORY, check=True)
+    subprocess.run(
+        [*UV, "pip", "install", "--quiet", "--no-deps", target, "-e", "."], cwd=REPOSITORY, check=True
+    )
+
+
+def run_tests(cell: Cell, arguments: list[str]) -> int:
+    """The provider's tests in the cell's interpreter; its output goes to ``build/matrix/<cell>.log``."""
+    log_path = RESULTS.parent / f"{cell.name}.log"
+    deselected = [] if cell.everything else [f"--deselect={test}" for test in HEAVY_TESTS]
+    command = [str(cell.interpreter), "-m", "pytest", *PROVIDER_TESTS, *deselected, "-p", "no:cacheprovider"]
+    command += arguments
+    with log_path.open("w") as log:
+        completed = subprocess.run(command, cwd=REPOSITORY, stdout=log, stderr=subprocess.STDOUT, check=False)
+    print(log_path.read_text().rstrip().rsplit("\n", 1)[-1])
+    return completed.returncode
+
+
+def versions(cell: Cell) -> dict[str, str]:
+    """What the cell runs: Python, Airflow and the providers this project depends on."""
+    script = (
+        "import json, platform; from importlib.metadata import version; print(json.dumps({'python': "
+        "platform.python_version(), **{name: version(name) for name in ('apache-airflow', "
+        "'apache-airflow-providers-amazon', 'apache-airflow-providers-common-compat')}}))"
+    )
+    completed = subprocess.run(
+        [str(cell.interpreter), "-c", script], capture_output=True, text=True, check=True
+    )
+    return json.loads(completed.stdout)
+
+
+def run(cells: list[Cell], arguments: list[str]) -> int:
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    failed = 0
+    for cell in cells:
+        started = time.monotonic()
+        install(cell)
+        installed = time.monotonic()
+        print(f"{cell.name}: {versions(cell)}", flush=True)
+        returncode = run_tests(cell, arguments)
+        finished = time.monotonic()
+        results[cell.name] = {
+            **versions(cell),
+            "passed": returncode == 0,
+            "install_seconds": round(installed - started, 1),
+            "test_seconds": round(finished - installed, 1),
+        }
+        failed += returncode != 0
+        RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+        print(
+            f"{cell.name}: {'passed' if returncode == 0 else 'FAILED'} in {finished - started:.0f} s",
+            flush=True,
+        )
+    return 1 if failed else 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("action", choices=("lock", "run"))
+    parser.add_argument("cells", nargs="*", help="cell names (default: all)")
+    parser.add_argument("--pytest", nargs=argparse.REMAINDER, default=[], help="more pytest arguments")
+    options = parser.parse_args()
+    by_name = {cell.name: cell for cell in CELLS}
+    unknown = set(options.cells) - set(by_name)
+    if unknown:
+        parser.error(f"unknown cells {sorted(unknown)}; known: {sorted(by_name)}")
+    cells = [by_name[name] for name in options.cells] or list(CELLS)
+    if options.action == "lock":
+        for cell in cells:
+            if cell.lock is not None:
+                compile_lock(cell)
+        return 0
+    return run(cells, options.pytest)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
