@@ -61,8 +61,9 @@ JOIN_GATHER_SECONDS = 0.1
 DUE_TOLERANCE_SECONDS = 0.05
 # GetBatchPrediction calls in flight at once; while the lists fail, those nearest their deadline go first.
 MAX_CONCURRENT_GETS = 20
-# A wait whose deadline passed this long ago while the poller was busy (a slow call) ends then and there.
-DEADLINE_GRACE_SECONDS = 0.2
+# A wait whose deadline passed this long ago while the poller was busy (a slow call) ends then and there:
+# within the second a completion may take to be reported.
+DEADLINE_GRACE_SECONDS = 1.0
 # After the service refuses the list call itself (not a throttle), ask job by job for this many intervals.
 LISTING_REFUSED_INTERVALS = 10
 

@@ -68,6 +68,9 @@ def test_every_operation_of_a_pipeline_answers_in_botocore_shape(ml, checked_cli
     wait_until_endpoint_ready(ml, ml_model_id)
     ml.predict(MLModelId=ml_model_id, Record={"x": "7"}, PredictEndpoint=endpoint["EndpointUrl"])
     ml.delete_realtime_endpoint(MLModelId=ml_model_id)
+    ml.add_tags(ResourceId=ml_model_id, ResourceType="MLModel", Tags=[{"Key": "team", "Value": "scoring"}])
+    assert ml.describe_tags(ResourceId=ml_model_id, ResourceType="MLModel")["Tags"]
+    ml.delete_tags(ResourceId=ml_model_id, ResourceType="MLModel", TagKeys=["team"])
     ml.delete_evaluation(EvaluationId=evaluation_id)
     ml.delete_batch_prediction(BatchPredictionId=batch_prediction_id)
     spare_data_source_id = pipeline.data_source(tiny["location"], TINY_SCHEMA)

@@ -189,16 +189,17 @@ SENSOR_REFUSALS: dict[str, BadInput] = {
 
 
 def minimal_context(run_id: str) -> dict[str, Any]:
-    """What ``execute`` reads from Airflow's context: the task instance's identity and XCom push."""
+    """What ``execute`` reads from Airflow's context: the task instance's identity, try chain and XCom push."""
     ti = SimpleNamespace(
         dag_id="bad_input",
         task_id="create_batch_prediction",
         run_id=run_id,
         map_index=-1,
         try_number=1,
+        max_tries=0,
         xcom_push=lambda **_: None,
     )
-    return {"ti": ti, "task_instance": ti, "run_id": run_id}
+    return {"ti": ti, "task_instance": ti, "run_id": run_id, "dag_run": SimpleNamespace(start_date=None)}
 
 
 def build_task(case: BadInput, model: dict[str, str]) -> Any:
