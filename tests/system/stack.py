@@ -555,9 +555,12 @@ class AirflowStack:
 
     def trigger_shares(self) -> dict[str, int]:
         """Triggers each triggerer holds, by component name (the job's unixname, see :meth:`start_component`)."""
+        # Only the triggers of deferred task instances: a try that failed while deferred (a worker's missed
+        # heartbeat under load) leaves its trigger row until the triggerer cleans unused ones up.
         rows = self.database_rows(
             "SELECT job.unixname, count(*) FROM trigger JOIN job ON job.id = trigger.triggerer_id "
-            "GROUP BY job.unixname"
+            "JOIN task_instance ON task_instance.trigger_id = trigger.id "
+            "WHERE task_instance.state = 'deferred' GROUP BY job.unixname"
         )
         return {name: count for name, count in rows}
 
