@@ -144,10 +144,17 @@ class MachineLearningEntityTrigger(BaseTrigger):
 
         Airflow also cancels a trigger this way when it merely moves to another triggerer (one that
         missed its heartbeat comes back and drops what was taken over); the task instance is then still
-        deferred, and the object that the other triggerer waits for is left alone.
+        deferred, and the object that the other triggerer waits for is left alone. The triggerer cancels
+        a trigger again on each of its loops until it ends, so the work runs shielded from those repeats.
         """
         if not self.delete_on_kill:
             return
+        cleanup = asyncio.ensure_future(self._delete_if_the_user_acted())
+        _cleanups.add(cleanup)
+        cleanup.add_done_callback(_cleanups.discard)
+        await asyncio.shield(cleanup)
+
+    async def _delete_if_the_user_acted(self) -> None:
         try:
             state = await task_instance_state(self.task_instance)
         except Exception as error:
@@ -168,6 +175,10 @@ class MachineLearningEntityTrigger(BaseTrigger):
             return
         self.log.info("Deleting %s %s as its task was %s", self.kind.title.lower(), self.entity_id, state)
         await self.hook().delete_async(self.kind, self.entity_id)
+
+
+# Deletions under way after a kill; kept here so that a cancelled on_kill leaves them running to the end.
+_cleanups: set[asyncio.Future[None]] = set()
 
 
 async def task_instance_state(task_instance: Any) -> str | None:
