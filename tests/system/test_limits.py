@@ -190,7 +190,7 @@ def test_marking_a_deferred_task_failed_deletes_its_job(
         path.read_text() for path in airflow_stack.trigger_log_files(dag_id, run_id, task_id)
     )
     assert "invoking on_kill" in trigger_logs
-    assert f"Deleting batch prediction {job_id} as the task was killed" in trigger_logs
+    assert f"Deleting batch prediction {job_id} as its task was failed" in trigger_logs
     assert [job["BatchPredictionId"] for job in jobs_of(ml_service, dag_id)] == [job_id]
     figures.record(
         "delete_on_kill",
