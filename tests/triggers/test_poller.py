@@ -343,27 +343,6 @@ async def test_while_lists_fail_every_due_job_is_asked_for_nearest_deadline_firs
     assert emulator.call_details()["DescribeBatchPredictions"]["injected"] >= 1
 
 
-async def test_a_slow_call_of_the_poller_does_not_carry_a_wait_past_its_deadline(
-    emulator: Emulator, ml: Any, model: tuple[str, str]
-) -> None:
-    emulator.configure(job_duration=60)
-    ids = create_jobs(ml, model, 5)
-    others = asyncio.ensure_future(events_of([trigger(job, waiter_delay=0.5) for job in ids[1:]]))
-    await until(lambda: polled_waits() == 4, timeout=60)
-    # The service answers the list slowly, as in a brownout, while a task defers with 1 s to go.
-    emulator.configure(latency=2.0, operations=["DescribeBatchPredictions"])
-    started = time.time()
-
-    (event,) = (await events_of([trigger(ids[0], waiter_delay=0.5, deadline=started + 1.0)]))[0]
-
-    assert event["status"] == "timeout"
-    assert "the deadline passed" in event["message"]
-    # At its deadline, give or take the poller's grace of one second.
-    assert time.time() - started < 1.0 + poller.DEADLINE_GRACE_SECONDS + 0.5
-    others.cancel()
-    await asyncio.gather(others, return_exceptions=True)
-
-
 def test_a_wait_pulled_into_a_cycle_just_before_its_grid_point_is_not_polled_again_at_once():
     delay = 5.0
     grid = 1_000_000.0
