@@ -451,25 +451,34 @@ class MachineLearningHook(AwsGenericHook):
     def poll(self, wait: EntityWait) -> WaitResult | float:
         """Call ``Get<Kind>`` once and let ``wait`` judge the answer; refused credentials are read anew once."""
         try:
-            try:
-                response = self._call(self.conn, "Get", wait.kind, wait.entity_id)
-            except ClientError as error:
-                if not is_credential_error(error_code(error)):
-                    raise
-                self.log.warning(
-                    "The service refused the credentials (%s); reading the connection again",
-                    error_code(error),
-                )
-                self._forget_connection()
-                try:
-                    response = self._call(self.conn, "Get", wait.kind, wait.entity_id)
-                except ClientError as again:
-                    if is_credential_error(error_code(again)):
-                        _name_connection(again, self.aws_conn_id)
-                    raise
+            response = self._with_fresh_credentials(
+                lambda: self._call(self.conn, "Get", wait.kind, wait.entity_id)
+            )
         except CALL_ERRORS as error:
             return wait.on_error(*describe_call_error(error))
         return wait.on_description(response)
+
+    def _with_fresh_credentials(self, call: Callable[[], Any]) -> Any:
+        """
+        Make a call; when the service refuses the credentials, read the connection anew and make it once more.
+
+        The in-worker counterpart of :meth:`SharedClient.call`: refused again, the error names the connection.
+        """
+        try:
+            return call()
+        except ClientError as error:
+            if not is_credential_error(error_code(error)):
+                raise
+            self.log.warning(
+                "The service refused the credentials (%s); reading the connection again", error_code(error)
+            )
+            self._forget_connection()
+        try:
+            return call()
+        except ClientError as error:
+            if is_credential_error(error_code(error)):
+                _name_connection(error, self.aws_conn_id)
+            raise
 
     def _forget_connection(self) -> None:
         """Drop the cached connection and clients, so the next call reads the connection anew."""
