@@ -241,37 +241,27 @@ def _fit(
     class_labels: list[str],
 ) -> tuple[Any, float, float]:
     alpha = settings.regularization_amount if settings.penalty else 0.0
+    # The service's online SGD, as each model type's estimator runs it.
+    sgd = {
+        "penalty": settings.penalty,
+        "alpha": alpha,
+        "max_iter": settings.max_passes,
+        "tol": None,
+        "shuffle": settings.shuffle,
+        "random_state": RANDOM_STATE,
+        "learning_rate": "invscaling",
+    }
     target_mean, target_scale = 0.0, 1.0
     estimator: Any
     if model_type == "BINARY":
-        estimator = SGDClassifier(
-            loss="log_loss",
-            penalty=settings.penalty,
-            alpha=alpha,
-            max_iter=settings.max_passes,
-            tol=None,
-            shuffle=settings.shuffle,
-            random_state=RANDOM_STATE,
-            learning_rate="invscaling",
-            eta0=BINARY_LEARNING_RATE,
-        )
+        estimator = SGDClassifier(loss="log_loss", eta0=BINARY_LEARNING_RATE, **sgd)
         target = np.asarray(labels, dtype=int)
     elif model_type == "REGRESSION":
         target = np.asarray(labels, dtype=float)
         target_mean = float(target.mean())
         target_scale = float(target.std()) or 1.0
         target = (target - target_mean) / target_scale
-        estimator = SGDRegressor(
-            loss="squared_error",
-            penalty=settings.penalty,
-            alpha=alpha,
-            max_iter=settings.max_passes,
-            tol=None,
-            shuffle=settings.shuffle,
-            random_state=RANDOM_STATE,
-            learning_rate="invscaling",
-            eta0=REGRESSION_LEARNING_RATE,
-        )
+        estimator = SGDRegressor(loss="squared_error", eta0=REGRESSION_LEARNING_RATE, **sgd)
     else:
         inverse_strength = (
             1.0 / (settings.regularization_amount * features.shape[0]) if settings.penalty else math.inf
