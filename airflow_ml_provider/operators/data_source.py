@@ -5,11 +5,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from airflow_ml_provider.links.machine_learning import DataSourceLink
+from airflow_ml_provider.hooks.connection import AWS_TEMPLATE_FIELDS
+from airflow_ml_provider.kinds import DATA_SOURCE
 from airflow_ml_provider.operators.base import MachineLearningCreateOperator
-from airflow_ml_provider.utils.aws import AWS_TEMPLATE_FIELDS
-from airflow_ml_provider.utils.entities import DATA_SOURCE
-from airflow_ml_provider.utils.validation import exactly_one, json_document, validate_s3_url
+from airflow_ml_provider.utils.validation import (
+    exactly_one,
+    json_document,
+    optional,
+    validate_entity_name,
+    validate_s3_url,
+)
 
 
 class CreateDataSourceFromS3Operator(MachineLearningCreateOperator):
@@ -32,7 +37,6 @@ class CreateDataSourceFromS3Operator(MachineLearningCreateOperator):
     """
 
     kind = DATA_SOURCE
-    link = DataSourceLink
     template_fields: Sequence[str] = (
         *AWS_TEMPLATE_FIELDS,
         "tags",
@@ -47,7 +51,7 @@ class CreateDataSourceFromS3Operator(MachineLearningCreateOperator):
         "data_schema": "json",
         "data_rearrangement": "json",
     }
-    operator_extra_links = (DataSourceLink(),)
+    operator_extra_links = (DATA_SOURCE.link_class(),)
 
     def __init__(
         self,
@@ -61,13 +65,17 @@ class CreateDataSourceFromS3Operator(MachineLearningCreateOperator):
         data_source_name: str | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
-        self._set_entity(data_source_id, data_source_name)
+        super().__init__(id_given=data_source_id is not None, **kwargs)
+        self.data_source_id = data_source_id
+        self.data_source_name = data_source_name
         self.data_location_s3 = data_location_s3
         self.data_schema = data_schema
         self.data_schema_location_s3 = data_schema_location_s3
         self.data_rearrangement = data_rearrangement
         self.compute_statistics = compute_statistics
+
+    def given_id(self) -> str | None:
+        return self.data_source_id
 
     def build_request(self) -> dict[str, Any]:
         exactly_one(data_schema=self.data_schema, data_schema_location_s3=self.data_schema_location_s3)
@@ -82,7 +90,7 @@ class CreateDataSourceFromS3Operator(MachineLearningCreateOperator):
         if rearrangement is not None:
             spec["DataRearrangement"] = rearrangement
         return {
-            **super().build_request(),
+            **optional(DataSourceName=validate_entity_name("data_source_name", self.data_source_name)),
             "DataSpec": spec,
             "ComputeStatistics": bool(self.compute_statistics),
         }
