@@ -16,7 +16,7 @@ class PerJobBatchPredictionTrigger(BatchPredictionTrigger):
     """
 
     async def _wait(self, wait: EntityWait) -> WaitResult:
-        hook = self.hook()
+        hook = self.hook
         async with hook.async_client() as client:
             step: WaitResult | float = 0.0
             while not isinstance(step, WaitResult):

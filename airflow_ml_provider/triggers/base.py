@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_ml_provider.hooks.connection import MachineLearningHookMixin
 from airflow_ml_provider.utils.status import Outcome
 from airflow_ml_provider.waiting import EntityWait, WaitResult
 
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
     from airflow_ml_provider.kinds import EntityKind
 
 
-class MachineLearningEntityTrigger(BaseTrigger):
+class MachineLearningEntityTrigger(MachineLearningHookMixin, BaseTrigger):
     """
     Wait until an Amazon ML object reaches a final status and yield exactly one event saying how.
 
@@ -59,10 +60,7 @@ class MachineLearningEntityTrigger(BaseTrigger):
         self.waiter_max_attempts = waiter_max_attempts
         self.deadline = deadline
         self.delete_on_kill = delete_on_kill
-        self.aws_conn_id = aws_conn_id
-        self.region_name = region_name
-        self.verify = verify
-        self.botocore_config = botocore_config
+        self._set_aws_params(aws_conn_id, region_name, verify, botocore_config)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -73,22 +71,8 @@ class MachineLearningEntityTrigger(BaseTrigger):
                 "waiter_max_attempts": self.waiter_max_attempts,
                 "deadline": self.deadline,
                 "delete_on_kill": self.delete_on_kill,
-                "aws_conn_id": self.aws_conn_id,
-                "region_name": self.region_name,
-                "verify": self.verify,
-                "botocore_config": self.botocore_config,
+                **self.aws_params,
             },
-        )
-
-    def hook(self) -> Any:
-        """Build the hook; imported here so that parsing a DAG never loads boto."""
-        from airflow_ml_provider.hooks.machine_learning import MachineLearningHook
-
-        return MachineLearningHook(
-            aws_conn_id=self.aws_conn_id,
-            region_name=self.region_name,
-            verify=self.verify,
-            config=self.botocore_config,
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
@@ -117,7 +101,7 @@ class MachineLearningEntityTrigger(BaseTrigger):
 
     async def _wait(self, wait: EntityWait) -> WaitResult:
         """Poll on the connection's shared client until ``wait`` answers a result."""
-        hook = self.hook()
+        hook = self.hook
         async with hook.async_client() as shared:
             step: WaitResult | float = 0.0
             while not isinstance(step, WaitResult):
@@ -161,7 +145,7 @@ class MachineLearningEntityTrigger(BaseTrigger):
             )
             return
         self.log.info("Deleting %s %s as its task was %s", self.kind.title.lower(), self.entity_id, state)
-        await self.hook().delete_async(self.kind, self.entity_id)
+        await self.hook.delete_async(self.kind, self.entity_id)
 
 
 # Deletions under way after a kill; kept here so that a cancelled on_kill leaves them running to the end.

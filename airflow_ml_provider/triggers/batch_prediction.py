@@ -28,4 +28,4 @@ class BatchPredictionTrigger(MachineLearningEntityTrigger):
         # All waiting batch predictions of a connection share one poller and its list calls.
         from airflow_ml_provider.triggers.poller import wait_for_batch_prediction
 
-        return await wait_for_batch_prediction(self.hook(), wait)
+        return await wait_for_batch_prediction(self.hook, wait)

@@ -115,7 +115,7 @@ async def test_an_unexpected_exception_becomes_an_error_event_with_its_reason(mo
     def broken_hook(self):
         raise RuntimeError("connection 'aws_default' could not be read")
 
-    monkeypatch.setattr(MachineLearningEntityTrigger, "hook", broken_hook)
+    monkeypatch.setattr(MachineLearningEntityTrigger, "hook", property(broken_hook))
     events = await run_trigger(BatchPredictionTrigger(batch_prediction_id="bp", waiter_delay=0.1))
     assert events == [
         {
