@@ -211,8 +211,11 @@ def markdown(
     interval = load["poll_interval"]
     steady = load["steady_case"]
     scale_jobs = load["scale"][0]["jobs"]
+    steady_baseline = triggerer_load._by(load["steady"], "baseline")
     baseline = triggerer_load.baseline_at(
-        scale_jobs, scale["results"] if scale else [], triggerer_load._by(load["steady"], "baseline")
+        scale_jobs,
+        scale["results"] if scale else [],
+        steady_baseline if steady_baseline and "error" not in steady_baseline else None,
     )
     return f"""# Benchmarks
 

@@ -597,11 +597,13 @@ def main(argv: list[str] | None = None) -> int:
             _announce(run_case, replace(steady, implementation=name)) for name in ("baseline", "ours")
         ]
         result["steady_case"] = asdict(steady)
+        write_result(args.output, result)
     if "scale" in args.scenarios:
         result["scale"] = [
             _announce(run_case, Case("floor", "floor", args.scale_jobs, **common)),
             _announce(run_one, scale_case(args.scale_jobs, args.poll_interval, args.window_intervals)),
         ]
+        write_result(args.output, result)
     if "busy" in args.scenarios:
         busy = Case("busy", "ours", args.busy_watched, **common, unwatched_jobs=args.busy_unwatched)
         result["busy"] = [_announce(run_case, busy)]
@@ -613,11 +615,23 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _announce(function: Any, case: Any) -> dict[str, Any]:
+    """Run one case; a case that fails is reported as failed, and the others still run."""
     print(f"triggerer_load: {case}", file=sys.stderr, flush=True)
     started = time.monotonic()
-    found: dict[str, Any] = function(case)
+    try:
+        found: dict[str, Any] = function(case)
+    except Exception as error:
+        # Whatever the failure, the report says which case failed and why.
+        print(f"triggerer_load: {case} failed: {error}", file=sys.stderr, flush=True)
+        found = {"implementation": case.implementation, "jobs": case.jobs, "error": str(error)[-1500:]}
     found["run_seconds"] = round(time.monotonic() - started, 1)
     return found
+
+
+def failures(items: list[dict[str, Any]]) -> str | None:
+    """What failed among a scenario's cases, if any did."""
+    failed = [f"{item['implementation']}: {item['error']}" for item in items if "error" in item]
+    return "; ".join(failed) if failed else None
 
 
 if __name__ == "__main__":
@@ -687,7 +701,10 @@ def goals(load: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
     """Each goal of the three scenarios: what it is, its target, what was measured and whether it is met."""
     found = []
     interval = load["poll_interval"]
-    if "steady" in load:
+    for scenario in ("steady", "scale", "busy"):
+        if scenario in load and (failed := failures(load[scenario])):
+            found.append((f"{scenario} scenario", "runs", f"failed ({failed[:200]})", False))
+    if "steady" in load and not failures(load["steady"]):
         ours, baseline = _by(load["steady"], "ours"), _by(load["steady"], "baseline")
         assert ours is not None
         assert baseline is not None
@@ -718,7 +735,7 @@ def goals(load: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
                 and ours["missed_or_wrong"] == 0,
             ),
         ]
-    if "scale" in load:
+    if "scale" in load and not failures(load["scale"]):
         floor, ours = _by(load["scale"], "floor"), _by(load["scale"], "ours")
         assert floor is not None
         assert ours is not None
@@ -744,7 +761,7 @@ def goals(load: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
                 ours["latency_over_goal"] == 0 and ours["missed_or_wrong"] == 0,
             ),
         ]
-    if "busy" in load:
+    if "busy" in load and not failures(load["busy"]):
         busy = load["busy"][0]
         found += [
             (
@@ -772,6 +789,8 @@ def _calls(item: dict[str, Any]) -> str:
 
 
 def steady_report(load: dict[str, Any]) -> str:
+    if failed := failures(load["steady"]):
+        return f"Failed in this run: {failed}"
     headers = (
         "implementation",
         "mean waiting",
@@ -813,6 +832,8 @@ def steady_report(load: dict[str, Any]) -> str:
 
 
 def scale_report(load: dict[str, Any], baseline: dict[str, Any] | None) -> str:
+    if failed := failures(load["scale"]):
+        return f"Failed in this run: {failed}"
     headers = (
         "implementation",
         "N",
@@ -872,6 +893,8 @@ def scale_report(load: dict[str, Any], baseline: dict[str, Any] | None) -> str:
 
 
 def busy_report(load: dict[str, Any]) -> str:
+    if failed := failures(load["busy"]):
+        return f"Failed in this run: {failed}"
     headers = (
         "implementation",
         "watched",

@@ -62,6 +62,7 @@ class JobRunner:
         self._work: dict[Entity, Future[dict[str, Any]]] = {}
         self._stop = threading.Event()
         self._wake = threading.Event()
+        self._recheck = threading.Event()
         self._thread = threading.Thread(target=self._run, name="aml-emulator-scheduler", daemon=True)
 
     def start(self) -> None:
@@ -75,25 +76,32 @@ class JobRunner:
         self._executor.shutdown(wait=True, cancel_futures=True)
 
     def wake(self) -> None:
-        """Look at the jobs now rather than at the next tick (after a create or a control)."""
+        """Look at the jobs now rather than at the next tick (after a create)."""
+        self._wake.set()
+
+    def recheck(self) -> None:
+        """Look at every PENDING job now, even with no slot free: a control may have failed a dependency."""
+        self._recheck.set()
         self._wake.set()
 
     def _run(self) -> None:
-        woken = True
         while not self._stop.is_set():
+            recheck = self._recheck.is_set()
+            self._recheck.clear()
             try:
-                self.tick(woken)
+                self.tick(recheck)
             except Exception:
                 log.exception("The emulator's scheduler failed a tick")
-            woken = self._wake.wait(TICK_SECONDS)
+            self._wake.wait(TICK_SECONDS)
             self._wake.clear()
 
-    def tick(self, woken: bool = True) -> None:
+    def tick(self, recheck: bool = True) -> None:
         """
-        Move the jobs on; ``woken`` says a call or a control may have changed them since the last tick.
+        Move the jobs on; ``recheck`` says a control may have failed a job others depend on.
 
-        The PENDING jobs (thousands in a busy account) are looked at only when one may start or fail:
-        a free slot, a job that ended this tick, or a wake-up.
+        The PENDING jobs (thousands in a busy account) are looked at only when one may start or fail: a slot
+        is free, a job failed this tick, or ``recheck``. A job created with slots full is looked at when it
+        could start, and a failed dependency fails it then.
         """
         backend, config = self.backend, self.backend.config
         with backend.lock:
@@ -105,10 +113,10 @@ class JobRunner:
                 else:
                     self._maybe_finish(entity, now, config.job_duration)
                 # Only a failure can fail the jobs that depend on it.
-                woken = woken or entity.status == FAILED
+                recheck = recheck or entity.status == FAILED
             in_progress = backend.count_in_progress()
-            if woken or in_progress < config.concurrency_limit:
-                self._start_pending(now, in_progress, check_all=woken)
+            if recheck or in_progress < config.concurrency_limit:
+                self._start_pending(now, in_progress, check_all=recheck)
             # Work whose entity was failed, deleted or reset away by a control is no longer wanted.
             for entity in list(self._work):
                 if entity.status != INPROGRESS or backend.find(entity.kind, entity.entity_id) is not entity:
