@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from importlib import import_module
 from typing import Any
 
@@ -25,6 +25,7 @@ from airflow_ml_provider.waiting import LOG_EVERY_ATTEMPTS
 from benchmarks.common import (
     ROOT,
     boto3_clients,
+    cpu_seconds,
     create_batch_predictions,
     emulator_process,
     finished_at,
@@ -40,6 +41,7 @@ IMPLEMENTATIONS = {
     "ours": "airflow_ml_provider.triggers.batch_prediction.BatchPredictionTrigger",
     "per_job": "benchmarks.per_job_trigger.PerJobBatchPredictionTrigger",
     "baseline": "benchmarks.baseline_trigger.WaiterBatchPredictionTrigger",
+    "floor": "benchmarks.floor_trigger.SleepingTrigger",
 }
 # The service's default account limit of simultaneous jobs: most of a large backlog waits PENDING.
 CONCURRENCY_LIMIT = 25
@@ -147,6 +149,10 @@ class Run:
     timeout: float
     steady_intervals: int
     released_job_duration: float
+    # Jobs running at once after the release (the account's limit raised, so that thousands drain quickly).
+    released_concurrency_limit: int = CONCURRENCY_LIMIT
+    # The emulator's process, whose share of the CPU the steady window reports; 0 leaves it out.
+    emulator_pid: int = 0
 
 
 async def worker(run: Run) -> dict[str, Any]:
@@ -198,10 +204,12 @@ async def worker(run: Run) -> dict[str, Any]:
     await asyncio.sleep((poll_interval / 2 - time.time()) % poll_interval)
     waits = poller_waits(implementation)
     counts_before, cpu_before = control.call_counts(), time.process_time()
+    emulator_before = cpu_seconds(run.emulator_pid) if run.emulator_pid else 0.0
     observed_before = observations(counts_before, waits)
     steady_seconds = run.steady_intervals * poll_interval
     await asyncio.sleep(steady_seconds)
-    cpu_seconds = time.process_time() - cpu_before
+    worker_cpu = time.process_time() - cpu_before
+    emulator_cpu = cpu_seconds(run.emulator_pid) - emulator_before if run.emulator_pid else 0.0
     counts_after = control.call_counts()
     # A poll cycle is every waiting job polled once; a trigger that cannot keep up takes longer for it.
     cycles = (observations(counts_after, waits) - observed_before) / jobs
@@ -225,7 +233,9 @@ async def worker(run: Run) -> dict[str, Any]:
     if invalid is not None:
         control.set_status(invalid, "INVALID")
     release_counts = control.call_counts()
-    control.configure(job_duration=run.released_job_duration)
+    control.configure(
+        job_duration=run.released_job_duration, concurrency_limit=run.released_concurrency_limit
+    )
     released = time.monotonic()
     while runner.done() < jobs and time.monotonic() - released < timeout:
         await asyncio.sleep(0.2)
@@ -263,13 +273,14 @@ async def worker(run: Run) -> dict[str, Any]:
         "rss_after_mb": round(rss_after / 2**20, 1),
         "rss_per_job_kb": round((rss_after - rss_before) / jobs / 1024, 1),
         "cycle_seconds": round(steady_seconds / cycles, 1),
-        "cpu_seconds_per_cycle": round(cpu_seconds / cycles, 4),
-        "cpu_seconds_per_interval": round(cpu_seconds * poll_interval / steady_seconds, 4),
+        "cpu_seconds_per_cycle": round(worker_cpu / cycles, 4),
+        "cpu_seconds_per_interval": round(worker_cpu * poll_interval / steady_seconds, 4),
         "api_calls_per_cycle": round(sum(per_cycle.values()), 1),
         "api_calls_per_cycle_by_operation": {
             operation: round(calls, 1) for operation, calls in per_cycle.items()
         },
         "api_calls_per_interval": round(sum(steady_calls.values()) * poll_interval / steady_seconds, 1),
+        "emulator_cpu_share": round(emulator_cpu / (worker_cpu + emulator_cpu), 3) if emulator_cpu else None,
         "completion_api_calls": completion_calls,
         "completion_get_calls": completion_gets,
         "released_job_duration": run.released_job_duration,
@@ -295,6 +306,7 @@ def run_one(run: Run) -> dict[str, Any]:
         str(CONCURRENCY_LIMIT),
     ]
     with emulator_process(*arguments) as emulator:
+        run = replace(run, emulator_pid=emulator.process.pid)
         completed = subprocess.run(
             [sys.executable, "-m", "benchmarks.triggerer_scale", "--worker", json.dumps(asdict(run))],
             cwd=ROOT,
@@ -354,6 +366,7 @@ def report(result: dict[str, Any]) -> str:
             item["cpu_seconds_per_cycle"],
             item["api_calls_per_interval"],
             item["cpu_seconds_per_interval"],
+            item.get("emulator_cpu_share"),
             item["latency_p50"],
             item["latency_max"],
             item["latency_over_goal"],
@@ -373,6 +386,7 @@ def report(result: dict[str, Any]) -> str:
         "CPU s/cycle",
         "API calls/interval",
         "CPU s/interval",
+        "emulator CPU share",
         "latency p50 s",
         "latency max s",
         f"latency > {result['poll_interval']:g}+1 s",

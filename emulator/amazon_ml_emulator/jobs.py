@@ -24,6 +24,7 @@ from amazon_ml_emulator.databases import (
 from amazon_ml_emulator.models import (
     COMPLETED,
     DELETED,
+    FAILED,
     INPROGRESS,
     PENDING,
     BatchPrediction,
@@ -61,6 +62,7 @@ class JobRunner:
         self._work: dict[Entity, Future[dict[str, Any]]] = {}
         self._stop = threading.Event()
         self._wake = threading.Event()
+        self._recheck = threading.Event()
         self._thread = threading.Thread(target=self._run, name="aml-emulator-scheduler", daemon=True)
 
     def start(self) -> None:
@@ -74,44 +76,67 @@ class JobRunner:
         self._executor.shutdown(wait=True, cancel_futures=True)
 
     def wake(self) -> None:
-        """Look at the jobs now rather than at the next tick (after a create or a control)."""
+        """Look at the jobs now rather than at the next tick (after a create)."""
+        self._wake.set()
+
+    def recheck(self) -> None:
+        """Look at every PENDING job now, even with no slot free: a control may have failed a dependency."""
+        self._recheck.set()
         self._wake.set()
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            recheck = self._recheck.is_set()
+            self._recheck.clear()
             try:
-                self.tick()
+                self.tick(recheck)
             except Exception:
                 log.exception("The emulator's scheduler failed a tick")
             self._wake.wait(TICK_SECONDS)
             self._wake.clear()
 
-    def tick(self) -> None:
+    def tick(self, recheck: bool = True) -> None:
+        """
+        Move the jobs on; ``recheck`` says a control may have failed a job others depend on.
+
+        The PENDING jobs (thousands in a busy account) are looked at only when one may start or fail: a slot
+        is free, a job failed this tick, or ``recheck``. A job created with slots full is looked at when it
+        could start, and a failed dependency fails it then.
+        """
         backend, config = self.backend, self.backend.config
         with backend.lock:
             now = backend.clock.now()
-            in_progress = backend.count_in_progress()
             backend.mount_ready_endpoints(now)
-            for entity in backend.unfinished():
-                if entity.status == INPROGRESS:
-                    if now - (entity.started_at or now) > config.max_job_runtime:
-                        entity.fail(now, run_time_exceeded(config.max_job_runtime))
-                    else:
-                        self._maybe_finish(entity, now, config.job_duration)
-                    continue
-                if entity.status != PENDING or now - entity.created_at < config.pending_duration:
-                    continue
-                waiting, failure = self._dependencies(entity)
-                if failure is not None:
-                    entity.fail(now, failure)
-                elif not waiting and in_progress < config.concurrency_limit:
-                    entity.start(now)
-                    in_progress += 1
-                    self._work[entity] = self._executor.submit(self._prepare(entity))
+            for entity in backend.with_status(INPROGRESS):
+                if now - (entity.started_at or now) > config.max_job_runtime:
+                    entity.fail(now, run_time_exceeded(config.max_job_runtime))
+                else:
+                    self._maybe_finish(entity, now, config.job_duration)
+                # Only a failure can fail the jobs that depend on it.
+                recheck = recheck or entity.status == FAILED
+            in_progress = backend.count_in_progress()
+            if recheck or in_progress < config.concurrency_limit:
+                self._start_pending(now, in_progress, check_all=recheck)
             # Work whose entity was failed, deleted or reset away by a control is no longer wanted.
             for entity in list(self._work):
                 if entity.status != INPROGRESS or backend.find(entity.kind, entity.entity_id) is not entity:
                     self._work.pop(entity).cancel()
+
+    def _start_pending(self, now: float, in_progress: int, check_all: bool) -> None:
+        """Start PENDING jobs, oldest first, while slots are free; fail those whose dependency cannot serve."""
+        config = self.backend.config
+        for entity in self.backend.with_status(PENDING):
+            if in_progress >= config.concurrency_limit and not check_all:
+                return
+            if now - entity.created_at < config.pending_duration:
+                continue
+            waiting, failure = self._dependencies(entity)
+            if failure is not None:
+                entity.fail(now, failure)
+            elif not waiting and in_progress < config.concurrency_limit:
+                entity.start(now)
+                in_progress += 1
+                self._work[entity] = self._executor.submit(self._prepare(entity))
 
     def _maybe_finish(self, entity: Entity, now: float, job_duration: float) -> None:
         future = self._work.get(entity)

@@ -33,7 +33,6 @@ INPROGRESS = "INPROGRESS"
 COMPLETED = "COMPLETED"
 FAILED = "FAILED"
 DELETED = "DELETED"
-UNFINISHED_STATUSES = frozenset({PENDING, INPROGRESS})
 
 ML_MODEL_TYPES = ("REGRESSION", "BINARY", "MULTICLASS")
 SORT_ORDERS = ("asc", "dsc")
@@ -208,6 +207,26 @@ def _valid_tag(tag: Any) -> tuple[str, str]:
 # Entities.
 
 
+class StatusIndex:
+    """The stored entities of each kind by status: status-filtered lists and the job runner read it, not a scan."""
+
+    def __init__(self) -> None:
+        self._by_status: dict[tuple[str, str], dict[str, Entity]] = {}
+
+    def add(self, entity: Entity) -> None:
+        self._by_status.setdefault((entity.kind, entity.status), {})[entity.entity_id] = entity
+
+    def moved(self, entity: Entity, previous: str) -> None:
+        self._by_status.get((entity.kind, previous), {}).pop(entity.entity_id, None)
+        self.add(entity)
+
+    def with_status(self, kind: str, status: str) -> list[Entity]:
+        return list(self._by_status.get((kind, status), {}).values())
+
+    def count(self, status: str) -> int:
+        return sum(len(self._by_status.get((kind, status), {})) for kind in ENTITY_TYPES)
+
+
 @dataclass(eq=False)
 class Entity:
     """
@@ -244,6 +263,14 @@ class Entity:
     def __post_init__(self) -> None:
         self.last_updated_at = self.created_at
         self.record(self.created_at, f"{self.kind} {self.entity_id} created, status {self.status}")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        previous = self.__dict__.get(name)
+        object.__setattr__(self, name, value)
+        # Every status change, however made, keeps the backend's index true.
+        index = self.__dict__.get("status_index")
+        if name == "status" and index is not None and previous != value:
+            index.moved(self, previous)
 
     def record(self, now: float, text: str) -> None:
         moment = datetime.fromtimestamp(now, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -689,10 +716,20 @@ class DescribeQuery:
                 return False
         return True
 
+    def status_only(self) -> str | None:
+        """The status when the query filters on ``Status`` EQ alone (answered from the status index)."""
+        if self.filter_variable == "Status" and list(self.operators) == ["EQ"]:
+            return self.operators["EQ"]
+        return None
+
     def sort_key(self, entity: Entity) -> tuple[Any, ...]:
         value = entity.filter_value(self.filter_variable) if self.filter_variable else entity.created_at
         # Entities without a value sort first; ties keep creation order.
         return (value is not None, value if value is not None else "", entity.created_at, entity.entity_id)
+
+
+def _creation_order(entity: Entity) -> tuple[float, str]:
+    return entity.created_at, entity.entity_id
 
 
 def _compare(variable: str, value: str | float | None, operator: str, operand: str) -> bool:
@@ -801,7 +838,7 @@ class MachineLearningBackend:
         self.caller_arn = f"arn:aws:iam::{account_id}:user/emulator"
         self.lock = threading.RLock()
         self._entities: dict[str, dict[str, Entity]] = {kind: {} for kind in ENTITY_TYPES}
-        self._unfinished: dict[tuple[str, str], Entity] = {}
+        self._status_index = StatusIndex()
         self._failures_to_inject: list[tuple[str | None, str]] = []
         # Where the job logs are served, and where clients reach this service (the EndpointUrl of real-time
         # endpoints, so that Predict comes back here); the emulator sets both once it listens.
@@ -1268,9 +1305,17 @@ class MachineLearningBackend:
             for operator, operand in operators.items():
                 if operator != "Prefix":
                     _parse_time(filter_variable, operator, operand)
+        status = query.status_only()
         with self.lock:
-            matching = [entity for entity in self._entities[kind].values() if query.matches(entity)]
-        matching.sort(key=query.sort_key, reverse=sort_order == "dsc")
+            if status is None:
+                matching = [entity for entity in self._entities[kind].values() if query.matches(entity)]
+            else:
+                matching = self._status_index.with_status(kind, status)
+        if status is None:
+            matching.sort(key=query.sort_key, reverse=sort_order == "dsc")
+        else:
+            # One status: the sort key's first member is the same for all, so creation order decides.
+            matching.sort(key=_creation_order, reverse=sort_order == "dsc")
         page = matching[offset : offset + query.limit]
         more = offset + query.limit < len(matching)
         return page, query.token_for(offset + query.limit) if more else None
@@ -1315,17 +1360,18 @@ class MachineLearningBackend:
         with self.lock:
             return self._entities[kind].get(entity_id)
 
-    def unfinished(self) -> list[Entity]:
-        """Entities whose job may still move on, oldest first; pruned of those that finished since."""
-        with self.lock:
-            for key, entity in list(self._unfinished.items()):
-                if entity.status not in UNFINISHED_STATUSES:
-                    del self._unfinished[key]
-            return sorted(self._unfinished.values(), key=lambda entity: entity.created_at)
-
     def count_in_progress(self) -> int:
         with self.lock:
-            return sum(1 for entity in self._unfinished.values() if entity.status == INPROGRESS)
+            return self._status_index.count(INPROGRESS)
+
+    def with_status(self, status: str) -> list[Entity]:
+        """The entities of every kind with ``status``, oldest first."""
+        with self.lock:
+            found = [
+                entity for kind in ENTITY_TYPES for entity in self._status_index.with_status(kind, status)
+            ]
+        found.sort(key=_creation_order)
+        return found
 
     def fail_entity(self, kind: str, entity_id: str, message: str) -> Entity:
         with self.lock:
@@ -1337,8 +1383,6 @@ class MachineLearningBackend:
         with self.lock:
             entity = self._control_target(kind, entity_id)
             entity.set_status(self.clock.now(), status)
-            if status in UNFINISHED_STATUSES:
-                self._unfinished[(kind, entity_id)] = entity
             return entity
 
     def fail_next_jobs(self, count: int, message: str, kind: str | None = None) -> None:
@@ -1351,7 +1395,8 @@ class MachineLearningBackend:
         with self.lock:
             for entities in self._entities.values():
                 entities.clear()
-            self._unfinished.clear()
+            # Entities kept by a job in flight keep the old index, which nothing reads.
+            self._status_index = StatusIndex()
             self._failures_to_inject.clear()
 
     def all_entities(self) -> Iterator[Entity]:
@@ -1384,7 +1429,8 @@ class MachineLearningBackend:
 
     def _add(self, entity: Entity) -> None:
         self._entities[entity.kind][entity.entity_id] = entity
-        self._unfinished[(entity.kind, entity.entity_id)] = entity
+        self._status_index.add(entity)
+        object.__setattr__(entity, "status_index", self._status_index)
         for index, (kind, message) in enumerate(self._failures_to_inject):
             if kind is None or kind == entity.kind:
                 entity.injected_failure = message
