@@ -48,8 +48,6 @@ _T = TypeVar("_T")
 # PENDING first: a job that starts between the two lists then shows in one of them, never in neither.
 LISTED_STATUSES = (PENDING, INPROGRESS)
 PAGE_LIMIT = 100
-# Beyond this many pages a cycle stops listing; the jobs not seen yet are asked for one by one.
-MAX_PAGES = 50
 # The list of recently updated jobs reaches this far before the previous listing cycle's start, for
 # clock skew and for the service's own delay between a status change and its lists.
 UPDATED_SINCE_MARGIN_SECONDS = 5.0
@@ -270,14 +268,16 @@ class BatchPredictionPoller:
         The running jobs, then the recently updated ones if some wanted job is in neither status list.
 
         Lists are newest first, so that jobs starting meanwhile do not shift later pages. A job in
-        several lists keeps its entry from the last one read, the freshest.
+        several lists keeps its entry from the last one read, the freshest. The status lists take at
+        most as many calls as there are wanted jobs, what asking for each would cost: where most running
+        jobs are other callers', the ones not seen by then are asked for one by one.
         """
         listed: dict[str, dict[str, Any]] = {}
         missing = set(wanted)
         calls = 0
         for status in LISTED_STATUSES:
             filters = {"FilterVariable": "Status", "EQ": status}
-            calls += await self._read_pages(shared, filters, listed, missing, MAX_PAGES - calls)
+            calls += await self._read_pages(shared, filters, listed, missing, len(wanted) - calls)
         since, self._listed_at = self._listed_at, started
         if missing and since is not None and started >= self._updated_refused_until:
             calls += await self._list_updated(shared, since - UPDATED_SINCE_MARGIN_SECONDS, listed, missing)

@@ -477,6 +477,28 @@ async def test_api_calls_per_cycle_do_not_grow_with_the_number_of_jobs(
     await asyncio.gather(run, return_exceptions=True)
 
 
+async def test_listing_pays_as_many_pages_as_the_watched_jobs_need_and_no_get(
+    emulator: Emulator, ml: Any, model: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Pages of 5 jobs stand in for the service's 100, so that 260 waits need what 26,000 would: 52 pages.
+    monkeypatch.setattr(poller, "PAGE_LIMIT", 5)
+    emulator.configure(job_duration=60)
+    _, run = await waiting_jobs(ml, model, 260, waiter_delay=1.0)
+    await asyncio.sleep(1.5)
+    cycles_before = running_pollers()[0].cycles
+    emulator.reset_call_counts()
+
+    await asyncio.sleep(3.2)
+
+    counts = emulator.call_counts()
+    cycles = running_pollers()[0].cycles - cycles_before
+    assert cycles >= 2
+    assert counts.get("GetBatchPrediction", 0) == 0
+    assert counts.get("DescribeBatchPredictions", 0) <= (260 // 5 + 2) * cycles
+    run.cancel()
+    await asyncio.gather(run, return_exceptions=True)
+
+
 async def test_a_lost_connection_on_a_list_is_retried_like_on_a_get(
     emulator: Emulator, ml: Any, model: tuple[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
