@@ -18,6 +18,8 @@ _LAZY_ATTRIBUTES = {
     "CreateMLModelOperator": "airflow_ml_provider.operators.ml_model",
     "UpdateMLModelScoreThresholdOperator": "airflow_ml_provider.operators.ml_model",
     "CreateEvaluationOperator": "airflow_ml_provider.operators.evaluation",
+    "CreateRealtimeEndpointOperator": "airflow_ml_provider.operators.realtime_endpoint",
+    "DeleteRealtimeEndpointOperator": "airflow_ml_provider.operators.realtime_endpoint",
     "BatchPredictionSensor": "airflow_ml_provider.sensors.batch_prediction",
     "DataSourceSensor": "airflow_ml_provider.sensors.data_source",
     "MLModelSensor": "airflow_ml_provider.sensors.ml_model",
@@ -37,6 +39,10 @@ if TYPE_CHECKING:
         CreateMLModelOperator,
         UpdateMLModelScoreThresholdOperator,
     )
+    from airflow_ml_provider.operators.realtime_endpoint import (
+        CreateRealtimeEndpointOperator,
+        DeleteRealtimeEndpointOperator,
+    )
     from airflow_ml_provider.sensors.batch_prediction import BatchPredictionSensor
     from airflow_ml_provider.sensors.data_source import DataSourceSensor
     from airflow_ml_provider.sensors.evaluation import EvaluationSensor
@@ -53,8 +59,10 @@ __all__ = [
     "CreateDataSourceFromS3Operator",
     "CreateEvaluationOperator",
     "CreateMLModelOperator",
+    "CreateRealtimeEndpointOperator",
     "DataSourceSensor",
     "DataSourceTrigger",
+    "DeleteRealtimeEndpointOperator",
     "EvaluationSensor",
     "EvaluationTrigger",
     "MLModelSensor",

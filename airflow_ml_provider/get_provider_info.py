@@ -12,7 +12,7 @@ def get_provider_info() -> dict[str, Any]:
     return {
         "package-name": "airflow-ml-provider",
         "name": "Amazon Machine Learning",
-        "description": "Amazon Machine Learning: data sources, models, evaluations and batch predictions, deferrable.",
+        "description": "Amazon Machine Learning: data sources, models, evaluations, batch predictions and real-time endpoints.",
         "versions": [__version__],
         "integrations": [
             {
@@ -35,6 +35,7 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_ml_provider.operators.data_source",
                     "airflow_ml_provider.operators.ml_model",
                     "airflow_ml_provider.operators.evaluation",
+                    "airflow_ml_provider.operators.realtime_endpoint",
                 ],
             }
         ],

@@ -203,3 +203,10 @@ def exactly_one(**fields: Any) -> None:
     if len(given) != 1:
         names = " or ".join(fields)
         raise InvalidParameterError(names, given or None, f"give exactly one of {names}")
+
+
+def validate_positive(field: str, value: Any) -> float:
+    """Return ``value`` if it is a positive number (not a bool), else raise."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise InvalidParameterError(field, value, "must be a positive number")
+    return value
