@@ -1,5 +1,5 @@
 """Private database servers for the Redshift and RDS data sources: PostgreSQL and MariaDB, password-protected,
-each in a temporary folder on a free port, with a table of the tiny data set."""
+each in a temporary folder on a free port, with a table of the tiny data set; tables can be added."""
 
 from __future__ import annotations
 
@@ -9,12 +9,14 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg2
 import pymysql
+import pytest
 
 from tests.system.stack import free_port, postgres_bin_dir
 
@@ -31,6 +33,29 @@ class DatabaseServer:
 
     address: str
     version: str
+
+    def connect(self) -> Any:
+        """A connection to :data:`DATABASE` as :data:`USER`, with the driver of the server's engine."""
+        host, port = self.address.split(":")
+        if self.version.startswith("PostgreSQL"):
+            return psycopg2.connect(host=host, port=int(port), user=USER, password=PASSWORD, dbname=DATABASE)
+        return pymysql.connect(host=host, port=int(port), user=USER, password=PASSWORD, database=DATABASE)
+
+    def create_table(
+        self, table: str, columns: Sequence[tuple[str, str]], rows: Sequence[Sequence[Any]]
+    ) -> None:
+        """Create ``table`` with ``columns`` (name, SQL type) and insert ``rows``, in one transaction."""
+        connection = self.connect()
+        try:
+            cursor = connection.cursor()
+            cursor.execute(f"CREATE TABLE {table} ({', '.join(f'{name} {kind}' for name, kind in columns)})")
+            cursor.executemany(
+                f"INSERT INTO {table} VALUES ({', '.join(['%s'] * len(columns))})",
+                [tuple(row) for row in rows],
+            )
+            connection.commit()
+        finally:
+            connection.close()
 
 
 def _as_postgres(command: list[str]) -> list[str]:
@@ -163,3 +188,17 @@ def _wait_for_mariadb(socket_path: Path, process: subprocess.Popen[bytes]) -> py
             if process.poll() is not None or time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
+
+
+@pytest.fixture(scope="session")
+def redshift() -> Iterator[DatabaseServer]:
+    """A PostgreSQL server standing in for a Redshift cluster, for the whole session."""
+    with postgresql_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def rds() -> Iterator[DatabaseServer]:
+    """A MariaDB server standing in for an RDS instance, for the whole session."""
+    with mariadb_server() as server:
+        yield server
