@@ -15,6 +15,8 @@ _LAZY_ATTRIBUTES = {
     "MachineLearningHook": "airflow_ml_provider.hooks.machine_learning",
     "CreateBatchPredictionOperator": "airflow_ml_provider.operators.batch_prediction",
     "CreateDataSourceFromS3Operator": "airflow_ml_provider.operators.data_source",
+    "CreateDataSourceFromRedshiftOperator": "airflow_ml_provider.operators.data_source",
+    "CreateDataSourceFromRDSOperator": "airflow_ml_provider.operators.data_source",
     "CreateMLModelOperator": "airflow_ml_provider.operators.ml_model",
     "UpdateMLModelScoreThresholdOperator": "airflow_ml_provider.operators.ml_model",
     "CreateEvaluationOperator": "airflow_ml_provider.operators.evaluation",
@@ -33,7 +35,11 @@ _LAZY_ATTRIBUTES = {
 if TYPE_CHECKING:
     from airflow_ml_provider.hooks.machine_learning import MachineLearningHook
     from airflow_ml_provider.operators.batch_prediction import CreateBatchPredictionOperator
-    from airflow_ml_provider.operators.data_source import CreateDataSourceFromS3Operator
+    from airflow_ml_provider.operators.data_source import (
+        CreateDataSourceFromRDSOperator,
+        CreateDataSourceFromRedshiftOperator,
+        CreateDataSourceFromS3Operator,
+    )
     from airflow_ml_provider.operators.evaluation import CreateEvaluationOperator
     from airflow_ml_provider.operators.ml_model import (
         CreateMLModelOperator,
@@ -56,6 +62,8 @@ __all__ = [
     "BatchPredictionSensor",
     "BatchPredictionTrigger",
     "CreateBatchPredictionOperator",
+    "CreateDataSourceFromRDSOperator",
+    "CreateDataSourceFromRedshiftOperator",
     "CreateDataSourceFromS3Operator",
     "CreateEvaluationOperator",
     "CreateMLModelOperator",

@@ -117,6 +117,63 @@ def _data_source_reported(description: Mapping[str, Any], identity: Mapping[str,
     }
 
 
+def _database_identity(request: Mapping[str, Any], spec: Mapping[str, Any]) -> dict[str, Any]:
+    """What shapes a Redshift or RDS data source; the password is left out (it never reaches a tag or a log)."""
+    return {
+        "DatabaseInformation": dict(spec.get("DatabaseInformation") or {}),
+        "DatabaseUserName": (spec.get("DatabaseCredentials") or {}).get("Username"),
+        "SelectSqlQuery": spec.get("SelectSqlQuery"),
+        "S3StagingLocation": spec.get("S3StagingLocation"),
+        "DataSchema": _json_text(spec.get("DataSchema")),
+        "DataSchemaUri": spec.get("DataSchemaUri"),
+        "DataRearrangement": _json_text(spec.get("DataRearrangement")),
+        "RoleARN": request.get("RoleARN"),
+        "ComputeStatistics": bool(request.get("ComputeStatistics", False)),
+    }
+
+
+def _database_reported(description: Mapping[str, Any], metadata: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "DatabaseUserName": metadata.get("DatabaseUserName"),
+        "SelectSqlQuery": metadata.get("SelectSqlQuery"),
+        "DataRearrangement": _json_text(description.get("DataRearrangement")),
+        "RoleARN": description.get("RoleARN"),
+        "ComputeStatistics": bool(description.get("ComputeStatistics", False)),
+    }
+
+
+def _redshift_data_source_identity(request: Mapping[str, Any]) -> dict[str, Any]:
+    return _database_identity(request, request["DataSpec"])
+
+
+def _redshift_data_source_reported(
+    description: Mapping[str, Any], identity: Mapping[str, Any]
+) -> dict[str, Any]:
+    metadata = description.get("RedshiftMetadata") or {}
+    return {
+        **_database_reported(description, metadata),
+        "DatabaseInformation": metadata.get("RedshiftDatabase"),
+    }
+
+
+_RDS_ONLY = ("ResourceRole", "ServiceRole", "SubnetId", "SecurityGroupIds")
+
+
+def _rds_data_source_identity(request: Mapping[str, Any]) -> dict[str, Any]:
+    spec = request["RDSData"]
+    return {**_database_identity(request, spec), **{key: spec.get(key) for key in _RDS_ONLY}}
+
+
+def _rds_data_source_reported(description: Mapping[str, Any], identity: Mapping[str, Any]) -> dict[str, Any]:
+    metadata = description.get("RDSMetadata") or {}
+    return {
+        **_database_reported(description, metadata),
+        "DatabaseInformation": metadata.get("Database"),
+        "ResourceRole": metadata.get("ResourceRole"),
+        "ServiceRole": metadata.get("ServiceRole"),
+    }
+
+
 def _ml_model_identity(request: Mapping[str, Any]) -> dict[str, Any]:
     parameters = request.get("Parameters")
     return {
@@ -161,6 +218,23 @@ DATA_SOURCE = EntityKind(
     "CreateDataSourceFromS3",
     _data_source_identity,
     _data_source_reported,
+)
+# A data source read from a database: the same kind of object, created by another call.
+DATA_SOURCE_FROM_REDSHIFT = EntityKind(
+    "data_source",
+    "Data source",
+    "DataSource",
+    "CreateDataSourceFromRedshift",
+    _redshift_data_source_identity,
+    _redshift_data_source_reported,
+)
+DATA_SOURCE_FROM_RDS = EntityKind(
+    "data_source",
+    "Data source",
+    "DataSource",
+    "CreateDataSourceFromRDS",
+    _rds_data_source_identity,
+    _rds_data_source_reported,
 )
 ML_MODEL = EntityKind(
     "ml_model", "ML model", "MLModel", "CreateMLModel", _ml_model_identity, _ml_model_reported
