@@ -18,6 +18,7 @@ import psycopg2
 import pymysql
 import pytest
 
+from amazon_ml_emulator import datasets
 from tests.system.stack import free_port, postgres_bin_dir
 
 USER = "analyst"
@@ -202,3 +203,20 @@ def rds() -> Iterator[DatabaseServer]:
     """A MariaDB server standing in for an RDS instance, for the whole session."""
     with mariadb_server() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def breast_cancer_tables(redshift: DatabaseServer, rds: DatabaseServer) -> dict[str, Any]:
+    """
+    scikit-learn's breast cancer data in the databases: half as Redshift's ``patients`` (the history),
+    the other half as RDS's ``new_patients`` (to score; the diagnosis kept for checking).
+    """
+    csv_bytes, schema = datasets.make_dataset("breast_cancer")
+    header, *lines = csv_bytes.decode().splitlines()
+    names = header.split(",")
+    rows = [[float(value) for value in line.split(",")[:-1]] + [int(line.split(",")[-1])] for line in lines]
+    for server, numeric in ((redshift, "double precision"), (rds, "DOUBLE")):
+        columns = [(name, numeric) for name in names[:-1]] + [(names[-1], "integer")]
+        table, part = ("patients", rows[::2]) if server is redshift else ("new_patients", rows[1::2])
+        server.create_table(table, columns, part)
+    return {"schema": schema, "names": names, "history": rows[::2], "new_patients": rows[1::2]}
