@@ -217,11 +217,12 @@ class _DatabaseDataSourceOperator(_DataSourceOperator):
             raise InvalidParameterError(
                 conn_id_field, conn_id, f"the connection's password must be 8-{max_password} characters long"
             )
-        if not 1 <= len(connection.login or "") <= 128:
+        login = connection.login or ""
+        if not 1 <= len(login) <= 128:
             raise InvalidParameterError(
                 conn_id_field, conn_id, "the connection's login must be 1-128 characters long"
             )
-        return {"Username": connection.login, "Password": password}
+        return {"Username": login, "Password": password}
 
 
 class CreateDataSourceFromRedshiftOperator(_DatabaseDataSourceOperator):
