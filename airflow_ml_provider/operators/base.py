@@ -18,6 +18,7 @@ from airflow_ml_provider.utils.validation import (
     entity_id_chain,
     validate_entity_id,
     validate_entity_name,
+    validate_positive,
     validate_tags,
 )
 
@@ -125,10 +126,8 @@ class MachineLearningCreateOperator(MachineLearningHookMixin, BaseOperator):
 
     def execute(self, context: Context) -> str:
         self.check_connection()
-        for field in ("waiter_delay", "waiter_max_attempts"):
-            value = getattr(self, field)
-            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-                raise InvalidParameterError(field, value, "must be a positive number")
+        validate_positive("waiter_delay", self.waiter_delay)
+        validate_positive("waiter_max_attempts", self.waiter_max_attempts)
         entity_id, request = self._entity_id(context), self.build_request()
         tags = validate_tags("tags", self.tags, room=USER_TAG_ROOM)
         submission = self.hook.submit(self.kind, entity_id, request, tags, self._run_of(context))
