@@ -74,14 +74,6 @@ class EvaluationFailedError(EntityFailedError):
     """An evaluation FAILED, was DELETED, or reached a status other than COMPLETED."""
 
 
-FAILED_ERRORS: dict[str, type[EntityFailedError]] = {
-    "batch_prediction": BatchPredictionFailedError,
-    "data_source": DataSourceFailedError,
-    "ml_model": MLModelFailedError,
-    "evaluation": EvaluationFailedError,
-}
-
-
 class WaitTimeoutError(AirflowException):
     """
     The wait for an Amazon ML object ran out of time or attempts while it was still running.

@@ -5,6 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_ml_provider import __version__
+from airflow_ml_provider.kinds import KINDS
+
+INTEGRATION = "Amazon Machine Learning"
+# Real-time endpoints belong to a model: they are no kind of object of their own.
+ENDPOINT_OPERATORS = [
+    "airflow_ml_provider.operators.realtime_endpoint.CreateRealtimeEndpointOperator",
+    "airflow_ml_provider.operators.realtime_endpoint.DeleteRealtimeEndpointOperator",
+]
+
+
+def _modules(paths: list[str]) -> list[str]:
+    """The modules of these import paths of classes, once each, in order."""
+    return list(dict.fromkeys(path.rpartition(".")[0] for path in paths))
 
 
 def get_provider_info() -> dict[str, Any]:
@@ -16,50 +29,28 @@ def get_provider_info() -> dict[str, Any]:
         "versions": [__version__],
         "integrations": [
             {
-                "integration-name": "Amazon Machine Learning",
+                "integration-name": INTEGRATION,
                 "external-doc-url": "https://docs.aws.amazon.com/machine-learning/latest/dg/",
                 "tags": ["aws"],
             }
         ],
         "hooks": [
             {
-                "integration-name": "Amazon Machine Learning",
+                "integration-name": INTEGRATION,
                 "python-modules": ["airflow_ml_provider.hooks.machine_learning"],
             }
         ],
         "operators": [
             {
-                "integration-name": "Amazon Machine Learning",
-                "python-modules": [
-                    "airflow_ml_provider.operators.batch_prediction",
-                    "airflow_ml_provider.operators.data_source",
-                    "airflow_ml_provider.operators.ml_model",
-                    "airflow_ml_provider.operators.evaluation",
-                    "airflow_ml_provider.operators.realtime_endpoint",
-                ],
+                "integration-name": INTEGRATION,
+                "python-modules": _modules([*(kind.operator for kind in KINDS), *ENDPOINT_OPERATORS]),
             }
         ],
         "sensors": [
-            {
-                "integration-name": "Amazon Machine Learning",
-                "python-modules": [
-                    "airflow_ml_provider.sensors.batch_prediction",
-                    "airflow_ml_provider.sensors.data_source",
-                    "airflow_ml_provider.sensors.ml_model",
-                    "airflow_ml_provider.sensors.evaluation",
-                ],
-            }
+            {"integration-name": INTEGRATION, "python-modules": _modules([kind.sensor for kind in KINDS])}
         ],
         "triggers": [
-            {
-                "integration-name": "Amazon Machine Learning",
-                "python-modules": [
-                    "airflow_ml_provider.triggers.batch_prediction",
-                    "airflow_ml_provider.triggers.data_source",
-                    "airflow_ml_provider.triggers.ml_model",
-                    "airflow_ml_provider.triggers.evaluation",
-                ],
-            }
+            {"integration-name": INTEGRATION, "python-modules": _modules([kind.trigger for kind in KINDS])}
         ],
         "config": {
             "amazon_ml": {
@@ -79,8 +70,5 @@ def get_provider_info() -> dict[str, Any]:
                 },
             }
         },
-        "extra-links": [
-            f"airflow_ml_provider.links.machine_learning.{link}"
-            for link in ("BatchPredictionLink", "DataSourceLink", "MLModelLink", "EvaluationLink")
-        ],
+        "extra-links": [kind.link for kind in KINDS],
     }

@@ -10,13 +10,23 @@ from airflow.providers.amazon.aws.triggers.base import AwsBaseWaiterTrigger
 
 from airflow_ml_provider.hooks.machine_learning import MachineLearningHook
 
-WAITERS = Path(__file__).resolve().parents[1] / "airflow_ml_provider" / "waiters" / "machinelearning.json"
+# The waiter a provider in the Amazon provider's style would ship for this service (the provider itself waits
+# through its own poller and needs none).
+WAITERS = Path(__file__).resolve().parent / "waiters" / "machinelearning.json"
 # AwsGenericHook.get_waiter renders every acceptor's "argument" as a template and fails with KeyError on
 # the "error" matcher, which has none; an empty argument is ignored by botocore for that matcher.
 ACCEPTORS = [
     {"argument": "", **acceptor}
     for acceptor in json.loads(WAITERS.read_text())["waiters"]["BatchPredictionCompleted"]["acceptors"]
 ]
+
+
+class WaiterHook(MachineLearningHook):
+    """The hook with the baseline's waiter (the Amazon hook looks for waiters in its own folder only)."""
+
+    @property
+    def waiter_path(self) -> Path:
+        return WAITERS
 
 
 class WaiterBatchPredictionTrigger(AwsBaseWaiterTrigger):
@@ -29,7 +39,7 @@ class WaiterBatchPredictionTrigger(AwsBaseWaiterTrigger):
     :param aws_conn_id: The Airflow connection used for AWS credentials.
     """
 
-    aws_hook_class = MachineLearningHook
+    aws_hook_class = WaiterHook
 
     def __init__(
         self,

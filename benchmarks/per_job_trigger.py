@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from airflow_ml_provider.triggers.batch_prediction import BatchPredictionTrigger
-from airflow_ml_provider.utils.polling import EntityWait, WaitResult
+from airflow_ml_provider.waiting import EntityWait, WaitResult
 
 
 class PerJobBatchPredictionTrigger(BatchPredictionTrigger):

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 from importlib import import_module
 from typing import Any
 
-from airflow_ml_provider.utils.polling import LOG_EVERY_ATTEMPTS
+from airflow_ml_provider.waiting import LOG_EVERY_ATTEMPTS
 from benchmarks.common import (
     ROOT,
     boto3_clients,

@@ -99,15 +99,16 @@ def binary_model(ml_client: Any, s3_client: Any) -> dict[str, str]:
 def submit(emulator: Emulator, binary_model: dict[str, str]) -> Callable[[], str]:
     """Submit a batch prediction of ``binary_model`` under a fresh ID; return the ID."""
     from airflow_ml_provider.hooks.machine_learning import MachineLearningHook
+    from airflow_ml_provider.kinds import BATCH_PREDICTION
 
     def create() -> str:
         batch_prediction_id = f"bp-{uuid.uuid4().hex[:12]}"
-        MachineLearningHook().submit_batch_prediction(
-            batch_prediction_id=batch_prediction_id,
-            ml_model_id=binary_model["ml_model_id"],
-            data_source_id=binary_model["data_source_id"],
-            output_uri=f"s3://{BUCKET}/submitted/",
-        )
+        request = {
+            "MLModelId": binary_model["ml_model_id"],
+            "BatchPredictionDataSourceId": binary_model["data_source_id"],
+            "OutputUri": f"s3://{BUCKET}/submitted/",
+        }
+        MachineLearningHook().submit(BATCH_PREDICTION, batch_prediction_id, request)
         return batch_prediction_id
 
     return create

@@ -14,29 +14,16 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mappin
 from contextlib import asynccontextmanager, closing, contextmanager
 from dataclasses import dataclass
 from functools import cached_property
-from pathlib import Path
 from typing import Any
 
 from airflow.providers.amazon.aws.hooks.base_aws import AwsGenericHook
 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-from botocore import xform_name
 from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
 from airflow_ml_provider.exceptions import BatchPredictionFailedError, ServiceRejectedError, WaitTimeoutError
-from airflow_ml_provider.utils.entities import (
-    BATCH_PREDICTION,
-    EntityKind,
-    identity_differences,
-    identity_digest,
-)
-from airflow_ml_provider.utils.polling import (
-    EntityWait,
-    WaitResult,
-    is_credential_error,
-    is_retryable,
-    json_safe,
-)
+from airflow_ml_provider.kinds import BATCH_PREDICTION, EntityKind
+from airflow_ml_provider.utils.entities import identity_differences, identity_digest
 from airflow_ml_provider.utils.realtime import (
     endpoint_reached,
     endpoint_status,
@@ -45,6 +32,13 @@ from airflow_ml_provider.utils.realtime import (
 )
 from airflow_ml_provider.utils.status import COMPLETED, Outcome, outcome_of
 from airflow_ml_provider.utils.validation import MAX_GENERATIONS, retry_entity_id
+from airflow_ml_provider.waiting import (
+    EntityWait,
+    WaitResult,
+    is_credential_error,
+    is_retryable,
+    json_safe,
+)
 
 log = logging.getLogger(__name__)
 
@@ -302,11 +296,6 @@ class MachineLearningHook(AwsGenericHook):
             [self.aws_conn_id, self._region_name, self._verify, config], sort_keys=True, default=str
         )
 
-    @cached_property
-    def waiter_path(self) -> Path:
-        """The package's own waiter definitions (the Amazon hook only looks in its own folder)."""
-        return Path(__file__).parents[1] / "waiters" / "machinelearning.json"
-
     @contextmanager
     def _service_call(self, operation: str) -> Iterator[None]:
         # Errors a retry cannot fix fail the task at once, carrying the service's own message.
@@ -324,22 +313,17 @@ class MachineLearningHook(AwsGenericHook):
     def create(self, kind: EntityKind, request: dict[str, Any]) -> str:
         """Call the kind's create operation with ``request`` (including the ID); return the ID."""
         with self._service_call(kind.create_operation):
-            return getattr(self.conn, xform_name(kind.create_operation))(**request)[kind.id_key]
-
-    @staticmethod
-    def _call(client: Any, verb: str, kind: EntityKind, entity_id: str) -> Any:
-        """Call ``<verb><Kind>`` on a sync or async client, e.g. ``GetBatchPrediction``."""
-        return getattr(client, xform_name(f"{verb}{kind.operation}"))(**{kind.id_key: entity_id})
+            return kind.create(self.conn, request)[kind.id_key]
 
     def get(self, kind: EntityKind, entity_id: str) -> dict[str, Any]:
         """Call ``Get<Kind>`` and return the response without its metadata."""
         with self._service_call(f"Get{kind.operation}"):
-            return json_safe(self._call(self.conn, "Get", kind, entity_id))
+            return json_safe(kind.get(self.conn, entity_id))
 
     def find(self, kind: EntityKind, entity_id: str) -> dict[str, Any] | None:
         """Like :meth:`get`, but None when no object of the kind has that ID."""
         try:
-            return json_safe(self._call(self.conn, "Get", kind, entity_id))
+            return json_safe(kind.get(self.conn, entity_id))
         except ClientError as error:
             if error_code(error) == "ResourceNotFoundException":
                 return None
@@ -349,7 +333,7 @@ class MachineLearningHook(AwsGenericHook):
     def delete(self, kind: EntityKind, entity_id: str) -> None:
         """Mark an object ``DELETED``; the service has no cancel, and this is irreversible."""
         with self._service_call(f"Delete{kind.operation}"):
-            self._call(self.conn, "Delete", kind, entity_id)
+            kind.delete(self.conn, entity_id)
 
     def get_tags(self, kind: EntityKind, entity_id: str) -> dict[str, str]:
         """Call ``DescribeTags``: the object's tags as a dict."""
@@ -457,9 +441,7 @@ class MachineLearningHook(AwsGenericHook):
     def poll(self, wait: EntityWait) -> WaitResult | float:
         """Call ``Get<Kind>`` once and let ``wait`` judge the answer; refused credentials are read anew once."""
         try:
-            response = self._with_fresh_credentials(
-                lambda: self._call(self.conn, "Get", wait.kind, wait.entity_id)
-            )
+            response = self._with_fresh_credentials(lambda: wait.kind.get(self.conn, wait.entity_id))
         except CALL_ERRORS as error:
             return wait.on_error(*describe_call_error(error))
         return wait.on_description(response)
@@ -515,49 +497,6 @@ class MachineLearningHook(AwsGenericHook):
             request["MLModelName"] = ml_model_name
         with self._service_call("UpdateMLModel"):
             self.conn.update_ml_model(**request)
-
-    # -- batch predictions -------------------------------------------------------------------
-
-    def create_batch_prediction(
-        self,
-        *,
-        batch_prediction_id: str,
-        ml_model_id: str,
-        data_source_id: str,
-        output_uri: str,
-        batch_prediction_name: str | None = None,
-    ) -> str:
-        """Call ``CreateBatchPrediction`` and return the ``BatchPredictionId``."""
-        request = batch_prediction_request(ml_model_id, data_source_id, output_uri, batch_prediction_name)
-        return self.create(BATCH_PREDICTION, {"BatchPredictionId": batch_prediction_id, **request})
-
-    def get_batch_prediction(self, batch_prediction_id: str) -> dict[str, Any]:
-        """Call ``GetBatchPrediction`` and return the response without its metadata."""
-        return self.get(BATCH_PREDICTION, batch_prediction_id)
-
-    def describe_batch_predictions(self, **filters: Any) -> Iterator[dict[str, Any]]:
-        """Yield the jobs ``DescribeBatchPredictions`` lists with ``filters``, following every page."""
-        paginator = self.conn.get_paginator("describe_batch_predictions")
-        with self._service_call("DescribeBatchPredictions"):
-            for page in paginator.paginate(**filters):
-                yield from (json_safe(result) for result in page.get("Results", []))
-
-    def delete_batch_prediction(self, batch_prediction_id: str) -> None:
-        """Mark a job ``DELETED``: the service has no cancel, and this is irreversible."""
-        self.delete(BATCH_PREDICTION, batch_prediction_id)
-
-    def submit_batch_prediction(
-        self,
-        *,
-        batch_prediction_id: str,
-        ml_model_id: str,
-        data_source_id: str,
-        output_uri: str,
-        batch_prediction_name: str | None = None,
-    ) -> dict[str, Any]:
-        """Create a batch prediction or reattach to an earlier try's (see :meth:`submit`); return it."""
-        request = batch_prediction_request(ml_model_id, data_source_id, output_uri, batch_prediction_name)
-        return self.submit(BATCH_PREDICTION, batch_prediction_id, request).description
 
     # -- results -----------------------------------------------------------------------------
 
@@ -619,7 +558,7 @@ class MachineLearningHook(AwsGenericHook):
         :param results: The sensor's result dict, or a batch prediction ID.
         """
         if isinstance(results, str):
-            results = self.get_results(self.get_batch_prediction(results))
+            results = self.get_results(self.get(BATCH_PREDICTION, results))
         for result_uri in results["result_uris"]:
             # gzip does not close the stream it reads; closing it returns the connection to the pool.
             with closing(self._open_s3(result_uri)) as body, gzip.open(body, mode="rt", newline="") as lines:
@@ -639,7 +578,7 @@ class MachineLearningHook(AwsGenericHook):
     async def poll_async(self, shared: SharedClient, wait: EntityWait) -> WaitResult | float:
         """Call ``Get<Kind>`` once on the shared client and let ``wait`` judge the answer."""
         try:
-            response = await shared.call(lambda client: self._call(client, "Get", wait.kind, wait.entity_id))
+            response = await shared.call(lambda client: wait.kind.get(client, wait.entity_id))
         except CALL_ERRORS as error:
             return wait.on_error(*describe_call_error(error))
         return wait.on_description(response)
@@ -647,7 +586,7 @@ class MachineLearningHook(AwsGenericHook):
     async def delete_async(self, kind: EntityKind, entity_id: str) -> None:
         """Mark an object ``DELETED`` from the event loop."""
         async with self.async_client() as shared:
-            await shared.call(lambda client: self._call(client, "Delete", kind, entity_id))
+            await shared.call(lambda client: kind.delete(client, entity_id))
 
     async def describe_batch_predictions_async(self, shared: SharedClient, **filters: Any) -> dict[str, Any]:
         """Call ``DescribeBatchPredictions`` once (one page) on the shared client."""
@@ -727,17 +666,3 @@ class MachineLearningHook(AwsGenericHook):
 
 def _describe_differences(differences: Mapping[str, tuple[Any, Any]]) -> str:
     return "; ".join(f"{key} was {old!r}, now {new!r}" for key, (old, new) in differences.items())
-
-
-def batch_prediction_request(
-    ml_model_id: str, data_source_id: str, output_uri: str, batch_prediction_name: str | None
-) -> dict[str, Any]:
-    """A ``CreateBatchPrediction`` request without its ID."""
-    request = {
-        "MLModelId": ml_model_id,
-        "BatchPredictionDataSourceId": data_source_id,
-        "OutputUri": output_uri,
-    }
-    if batch_prediction_name is not None:
-        request["BatchPredictionName"] = batch_prediction_name
-    return request

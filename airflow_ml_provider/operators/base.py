@@ -9,24 +9,22 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow.providers.common.compat.sdk import BaseOperator, conf
 
 from airflow_ml_provider.exceptions import InvalidParameterError
-from airflow_ml_provider.utils.aws import MachineLearningHookMixin
+from airflow_ml_provider.hooks.connection import MachineLearningHookMixin
 from airflow_ml_provider.utils.outlets import annotate_outlets
-from airflow_ml_provider.utils.polling import EntityWait, WaitResult
 from airflow_ml_provider.utils.status import COMPLETED
 from airflow_ml_provider.utils.validation import (
     derive_entity_id,
     entity_id_chain,
     validate_entity_id,
-    validate_entity_name,
     validate_positive,
     validate_tags,
 )
+from airflow_ml_provider.waiting import EntityWait, WaitResult
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
-    from airflow_ml_provider.links.machine_learning import MachineLearningConsoleLink
-    from airflow_ml_provider.utils.entities import EntityKind
+    from airflow_ml_provider.kinds import EntityKind
 
 # The service allows 10 tags per object (its AddTags reference; 50 by its quota page); two are the provider's.
 USER_TAG_ROOM = 8
@@ -37,7 +35,10 @@ DEFAULT_WAITER_MAX_ATTEMPTS = 7 * 24 * 60 * 60 // DEFAULT_WAITER_DELAY
 
 class MachineLearningCreateOperator(MachineLearningHookMixin, BaseOperator):
     """
-    Base of the operators that create an Amazon ML object; subclasses set ``kind`` and the request.
+    Base of the operators that create an Amazon ML object.
+
+    Subclasses set ``kind``, keep the object's ID and name under their own parameter names (e.g.
+    ``batch_prediction_id``), return the ID from :meth:`given_id` and build the create request.
 
     The object's ID is the subclass's ``<kind>_id`` parameter, or, when it is not given, derived
     from the DAG, task, run and map index (and ``[amazon_ml] id_namespace``), so a retry, or a
@@ -64,7 +65,6 @@ class MachineLearningCreateOperator(MachineLearningHookMixin, BaseOperator):
     """
 
     kind: ClassVar[EntityKind]
-    link: ClassVar[type[MachineLearningConsoleLink]]
     ui_color = "#f1c68b"
 
     def __init__(
@@ -80,9 +80,12 @@ class MachineLearningCreateOperator(MachineLearningHookMixin, BaseOperator):
         region_name: str | None = None,
         verify: bool | str | None = None,
         botocore_config: dict[str, Any] | None = None,
+        id_given: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        # An ID that was given but renders to None (an empty XCom, say) is an error, not a request to derive one.
+        self._id_given = id_given
         self.wait_for_completion = wait_for_completion
         self.deferrable = deferrable
         self.waiter_delay = waiter_delay
@@ -100,24 +103,19 @@ class MachineLearningCreateOperator(MachineLearningHookMixin, BaseOperator):
                 f"so the asset event means the {self.kind.title.lower()} COMPLETED",
             )
 
-    def _set_entity(self, entity_id: str | None, entity_name: str | None) -> None:
-        """Keep the ID and name under the subclass's parameter names, e.g. ``batch_prediction_id``."""
-        setattr(self, self.kind.id_param, entity_id)
-        setattr(self, f"{self.kind.name}_name", entity_name)
-        # An ID that was given but renders to None is an error, not a request to derive one.
-        self._id_given = entity_id is not None
+    def given_id(self) -> str | None:
+        """The ID the DAG gave, after templating: the subclass's ``<kind>_id`` parameter."""
+        raise NotImplementedError
 
     def build_request(self) -> dict[str, Any]:
-        """The create request without the ID, validated after templating; subclasses extend it."""
-        name_param = f"{self.kind.name}_name"
-        name = validate_entity_name(name_param, getattr(self, name_param))
-        return {} if name is None else {f"{self.kind.operation}Name": name}
+        """The create request without the ID, validated after templating."""
+        raise NotImplementedError
 
     def on_submitted(self, context: Context, description: dict[str, Any]) -> None:
         """Called once the object exists, before any wait; subclasses push extra XComs here."""
 
     def _entity_id(self, context: Context) -> str:
-        given = getattr(self, self.kind.id_param)
+        given = self.given_id()
         if given is None and not self._id_given:
             ti = context["ti"]
             namespace = conf.get("amazon_ml", "id_namespace", fallback="") or ""
@@ -135,7 +133,7 @@ class MachineLearningCreateOperator(MachineLearningHookMixin, BaseOperator):
         entity_id = description[self.kind.id_key]
         context["ti"].xcom_push(key="created", value=submission.created)
         self.on_submitted(context, description)
-        self.link.persist(
+        self.kind.link_class.persist(
             context,
             region_name=self.hook.conn_region_name,
             aws_partition=self.hook.conn_partition,
@@ -192,11 +190,8 @@ class MachineLearningCreateOperator(MachineLearningHookMixin, BaseOperator):
         return f"try {first_try} of the run started {started}"
 
     def _trigger(self, entity_id: str, deadline: float) -> Any:
-        from airflow_ml_provider.triggers.base import trigger_for
-
-        entity_ids: dict[str, Any] = {self.kind.id_param: entity_id}
-        return trigger_for(self.kind)(
-            **entity_ids,
+        return self.kind.new_trigger(
+            entity_id,
             waiter_delay=self.waiter_delay,
             waiter_max_attempts=self.waiter_max_attempts,
             deadline=deadline,

@@ -5,11 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow_ml_provider.links.machine_learning import BatchPredictionLink
+from airflow_ml_provider.hooks.connection import AWS_TEMPLATE_FIELDS
+from airflow_ml_provider.kinds import BATCH_PREDICTION
 from airflow_ml_provider.operators.base import MachineLearningCreateOperator
-from airflow_ml_provider.utils.aws import AWS_TEMPLATE_FIELDS
-from airflow_ml_provider.utils.entities import BATCH_PREDICTION
-from airflow_ml_provider.utils.validation import normalize_output_uri, validate_entity_id
+from airflow_ml_provider.utils.validation import (
+    normalize_output_uri,
+    optional,
+    validate_entity_id,
+    validate_entity_name,
+)
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -36,7 +40,6 @@ class CreateBatchPredictionOperator(MachineLearningCreateOperator):
     """
 
     kind = BATCH_PREDICTION
-    link = BatchPredictionLink
     template_fields: Sequence[str] = (
         *AWS_TEMPLATE_FIELDS,
         "tags",
@@ -46,7 +49,7 @@ class CreateBatchPredictionOperator(MachineLearningCreateOperator):
         "data_source_id",
         "output_uri",
     )
-    operator_extra_links = (BatchPredictionLink(),)
+    operator_extra_links = (BATCH_PREDICTION.link_class(),)
 
     def __init__(
         self,
@@ -58,15 +61,21 @@ class CreateBatchPredictionOperator(MachineLearningCreateOperator):
         batch_prediction_name: str | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
-        self._set_entity(batch_prediction_id, batch_prediction_name)
+        super().__init__(id_given=batch_prediction_id is not None, **kwargs)
+        self.batch_prediction_id = batch_prediction_id
+        self.batch_prediction_name = batch_prediction_name
         self.ml_model_id = ml_model_id
         self.data_source_id = data_source_id
         self.output_uri = output_uri
 
+    def given_id(self) -> str | None:
+        return self.batch_prediction_id
+
     def build_request(self) -> dict[str, Any]:
         return {
-            **super().build_request(),
+            **optional(
+                BatchPredictionName=validate_entity_name("batch_prediction_name", self.batch_prediction_name)
+            ),
             "MLModelId": validate_entity_id("ml_model_id", self.ml_model_id),
             "BatchPredictionDataSourceId": validate_entity_id("data_source_id", self.data_source_id),
             "OutputUri": normalize_output_uri(self.output_uri),

@@ -7,13 +7,14 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from airflow_ml_provider.exceptions import InvalidParameterError
-from airflow_ml_provider.links.machine_learning import DataSourceLink
+from airflow_ml_provider.hooks.connection import AWS_TEMPLATE_FIELDS
+from airflow_ml_provider.kinds import DATA_SOURCE, DATA_SOURCE_FROM_RDS, DATA_SOURCE_FROM_REDSHIFT
 from airflow_ml_provider.operators.base import MachineLearningCreateOperator
-from airflow_ml_provider.utils.aws import AWS_TEMPLATE_FIELDS
-from airflow_ml_provider.utils.entities import DATA_SOURCE, DATA_SOURCE_FROM_RDS, DATA_SOURCE_FROM_REDSHIFT
 from airflow_ml_provider.utils.validation import (
     exactly_one,
     json_document,
+    optional,
+    validate_entity_name,
     validate_s3_url,
     validate_string,
     validate_string_list,
@@ -40,12 +41,11 @@ class _DataSourceOperator(MachineLearningCreateOperator):
     :param data_source_name: A name for the data source. (templated)
     """
 
-    link = DataSourceLink
     template_fields_renderers: ClassVar[dict[str, str]] = {
         "data_schema": "json",
         "data_rearrangement": "json",
     }
-    operator_extra_links = (DataSourceLink(),)
+    operator_extra_links = (DATA_SOURCE.link_class(),)
 
     def __init__(
         self,
@@ -57,11 +57,15 @@ class _DataSourceOperator(MachineLearningCreateOperator):
         data_source_name: str | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
-        self._set_entity(data_source_id, data_source_name)
+        super().__init__(id_given=data_source_id is not None, **kwargs)
+        self.data_source_id = data_source_id
+        self.data_source_name = data_source_name
         self.data_schema = data_schema
         self.data_rearrangement = data_rearrangement
         self.compute_statistics = compute_statistics
+
+    def given_id(self) -> str | None:
+        return self.data_source_id
 
     def _schema_and_rearrangement(
         self, location_field: str, location: Any, location_key: str
@@ -85,7 +89,7 @@ class _DataSourceOperator(MachineLearningCreateOperator):
 
     def _data_source_request(self, spec_key: str, spec: dict[str, Any], **members: Any) -> dict[str, Any]:
         return {
-            **super().build_request(),
+            **optional(DataSourceName=validate_entity_name("data_source_name", self.data_source_name)),
             spec_key: spec,
             **members,
             "ComputeStatistics": bool(self.compute_statistics),

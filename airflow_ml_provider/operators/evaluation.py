@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from airflow_ml_provider.links.machine_learning import EvaluationLink
+from airflow_ml_provider.hooks.connection import AWS_TEMPLATE_FIELDS
+from airflow_ml_provider.kinds import EVALUATION
 from airflow_ml_provider.operators.base import MachineLearningCreateOperator
-from airflow_ml_provider.utils.aws import AWS_TEMPLATE_FIELDS
-from airflow_ml_provider.utils.entities import EVALUATION
-from airflow_ml_provider.utils.validation import validate_entity_id
+from airflow_ml_provider.utils.validation import optional, validate_entity_id, validate_entity_name
 
 
 class CreateEvaluationOperator(MachineLearningCreateOperator):
@@ -28,7 +27,6 @@ class CreateEvaluationOperator(MachineLearningCreateOperator):
     """
 
     kind = EVALUATION
-    link = EvaluationLink
     template_fields: Sequence[str] = (
         *AWS_TEMPLATE_FIELDS,
         "tags",
@@ -37,7 +35,7 @@ class CreateEvaluationOperator(MachineLearningCreateOperator):
         "ml_model_id",
         "evaluation_data_source_id",
     )
-    operator_extra_links = (EvaluationLink(),)
+    operator_extra_links = (EVALUATION.link_class(),)
 
     def __init__(
         self,
@@ -48,14 +46,18 @@ class CreateEvaluationOperator(MachineLearningCreateOperator):
         evaluation_name: str | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
-        self._set_entity(evaluation_id, evaluation_name)
+        super().__init__(id_given=evaluation_id is not None, **kwargs)
+        self.evaluation_id = evaluation_id
+        self.evaluation_name = evaluation_name
         self.ml_model_id = ml_model_id
         self.evaluation_data_source_id = evaluation_data_source_id
 
+    def given_id(self) -> str | None:
+        return self.evaluation_id
+
     def build_request(self) -> dict[str, Any]:
         return {
-            **super().build_request(),
+            **optional(EvaluationName=validate_entity_name("evaluation_name", self.evaluation_name)),
             "MLModelId": validate_entity_id("ml_model_id", self.ml_model_id),
             "EvaluationDataSourceId": validate_entity_id(
                 "evaluation_data_source_id", self.evaluation_data_source_id

@@ -8,14 +8,15 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow.providers.common.compat.sdk import BaseOperator
 
 from airflow_ml_provider.exceptions import InvalidParameterError
-from airflow_ml_provider.links.machine_learning import MLModelLink
+from airflow_ml_provider.hooks.connection import AWS_TEMPLATE_FIELDS, MachineLearningHookMixin
+from airflow_ml_provider.kinds import ML_MODEL
 from airflow_ml_provider.operators.base import MachineLearningCreateOperator
-from airflow_ml_provider.utils.aws import AWS_TEMPLATE_FIELDS, MachineLearningHookMixin
-from airflow_ml_provider.utils.entities import ML_MODEL
 from airflow_ml_provider.utils.validation import (
     json_document,
+    optional,
     validate_choice,
     validate_entity_id,
+    validate_entity_name,
     validate_s3_url,
 )
 
@@ -44,7 +45,6 @@ class CreateMLModelOperator(MachineLearningCreateOperator):
     """
 
     kind = ML_MODEL
-    link = MLModelLink
     template_fields: Sequence[str] = (
         *AWS_TEMPLATE_FIELDS,
         "tags",
@@ -57,7 +57,7 @@ class CreateMLModelOperator(MachineLearningCreateOperator):
         "recipe_uri",
     )
     template_fields_renderers: ClassVar[dict[str, str]] = {"parameters": "json", "recipe": "json"}
-    operator_extra_links = (MLModelLink(),)
+    operator_extra_links = (ML_MODEL.link_class(),)
 
     def __init__(
         self,
@@ -71,17 +71,21 @@ class CreateMLModelOperator(MachineLearningCreateOperator):
         ml_model_name: str | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
-        self._set_entity(ml_model_id, ml_model_name)
+        super().__init__(id_given=ml_model_id is not None, **kwargs)
+        self.ml_model_id = ml_model_id
+        self.ml_model_name = ml_model_name
         self.ml_model_type = ml_model_type
         self.training_data_source_id = training_data_source_id
         self.parameters = parameters
         self.recipe = recipe
         self.recipe_uri = recipe_uri
 
+    def given_id(self) -> str | None:
+        return self.ml_model_id
+
     def build_request(self) -> dict[str, Any]:
         request = {
-            **super().build_request(),
+            **optional(MLModelName=validate_entity_name("ml_model_name", self.ml_model_name)),
             "MLModelType": validate_choice("ml_model_type", self.ml_model_type, ML_MODEL_TYPES),
             "TrainingDataSourceId": validate_entity_id(
                 "training_data_source_id", self.training_data_source_id
@@ -119,7 +123,7 @@ class UpdateMLModelScoreThresholdOperator(MachineLearningHookMixin, BaseOperator
     """
 
     template_fields: Sequence[str] = (*AWS_TEMPLATE_FIELDS, "ml_model_id", "score_threshold")
-    operator_extra_links = (MLModelLink(),)
+    operator_extra_links = (ML_MODEL.link_class(),)
     ui_color = "#f1c68b"
 
     def __init__(
@@ -157,7 +161,7 @@ class UpdateMLModelScoreThresholdOperator(MachineLearningHookMixin, BaseOperator
                 f"is a {model.get('MLModelType')} model; only BINARY models have a threshold",
             )
         self.hook.update_ml_model(ml_model_id, score_threshold=score_threshold)
-        MLModelLink.persist(
+        ML_MODEL.link_class.persist(
             context,
             region_name=self.hook.conn_region_name,
             aws_partition=self.hook.conn_partition,

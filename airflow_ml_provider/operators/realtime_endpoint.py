@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseOperator
 
+from airflow_ml_provider.hooks.connection import AWS_TEMPLATE_FIELDS, MachineLearningHookMixin
 from airflow_ml_provider.links.machine_learning import MLModelLink
-from airflow_ml_provider.utils.aws import AWS_TEMPLATE_FIELDS, MachineLearningHookMixin
 from airflow_ml_provider.utils.realtime import (
     ENDPOINT_NONE,
     ENDPOINT_READY,

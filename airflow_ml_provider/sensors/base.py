@@ -16,16 +16,16 @@ from airflow.providers.common.compat.sdk import (
 )
 
 from airflow_ml_provider.exceptions import EntityFailedError
-from airflow_ml_provider.utils.aws import MachineLearningHookMixin
+from airflow_ml_provider.hooks.connection import MachineLearningHookMixin
 from airflow_ml_provider.utils.outlets import annotate_outlets
-from airflow_ml_provider.utils.polling import EntityWait, WaitResult
 from airflow_ml_provider.utils.status import Outcome
 from airflow_ml_provider.utils.validation import validate_entity_id
+from airflow_ml_provider.waiting import EntityWait, WaitResult
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
-    from airflow_ml_provider.utils.entities import EntityKind
+    from airflow_ml_provider.kinds import EntityKind
 
 
 class MachineLearningEntitySensor(MachineLearningHookMixin, BaseSensorOperator):
@@ -37,7 +37,8 @@ class MachineLearningEntitySensor(MachineLearningHookMixin, BaseSensorOperator):
     service's message (a skip instead with ``soft_fail``, in every mode). With ``deferrable=True``
     the sensor pokes once, then hands the wait to the kind's trigger with the same
     ``poke_interval`` and a deadline at ``timeout``, so it gives up when a poking sensor would.
-    Subclasses set ``kind``, keep the ID under ``<kind>_id`` and may shape the returned value.
+    Subclasses set ``kind``, keep the ID under ``<kind>_id``, return it as :attr:`entity_id` and may
+    shape the returned value.
 
     :param deferrable: Wait in the triggerer instead of a worker slot. Defaults to
         ``[operators] default_deferrable``.
@@ -66,8 +67,8 @@ class MachineLearningEntitySensor(MachineLearningHookMixin, BaseSensorOperator):
 
     @property
     def entity_id(self) -> str:
-        """The ID of the object waited for, from the subclass's ``<kind>_id`` parameter."""
-        return getattr(self, self.kind.id_param)
+        """The ID of the object waited for; each subclass returns its own ``<kind>_id`` parameter."""
+        raise NotImplementedError
 
     def result(self, description: dict[str, Any]) -> Any:
         """What the sensor returns for a COMPLETED object; by default its ``Get`` response."""
@@ -94,12 +95,9 @@ class MachineLearningEntitySensor(MachineLearningHookMixin, BaseSensorOperator):
             raise
         if isinstance(poked, PokeReturnValue):
             return poked.xcom_value
-        from airflow_ml_provider.triggers.base import trigger_for
-
-        entity_ids: dict[str, Any] = {self.kind.id_param: self.entity_id}
         self.defer(
-            trigger=trigger_for(self.kind)(
-                **entity_ids,
+            trigger=self.kind.new_trigger(
+                self.entity_id,
                 waiter_delay=self.poke_interval,
                 deadline=deadline,
                 **self.aws_params,

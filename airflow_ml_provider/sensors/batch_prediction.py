@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from airflow_ml_provider.hooks.connection import AWS_TEMPLATE_FIELDS
+from airflow_ml_provider.kinds import BATCH_PREDICTION
 from airflow_ml_provider.sensors.base import MachineLearningEntitySensor
-from airflow_ml_provider.utils.aws import AWS_TEMPLATE_FIELDS
-from airflow_ml_provider.utils.entities import BATCH_PREDICTION
 
 
 class BatchPredictionSensor(MachineLearningEntitySensor):
@@ -35,6 +35,10 @@ class BatchPredictionSensor(MachineLearningEntitySensor):
     def __init__(self, *, batch_prediction_id: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.batch_prediction_id = batch_prediction_id
+
+    @property
+    def entity_id(self) -> str:
+        return self.batch_prediction_id
 
     def result(self, description: dict[str, Any]) -> dict[str, Any]:
         return self.hook.get_results(description)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from airflow_ml_provider.hooks.connection import AWS_TEMPLATE_FIELDS
+from airflow_ml_provider.kinds import DATA_SOURCE
 from airflow_ml_provider.sensors.base import MachineLearningEntitySensor
-from airflow_ml_provider.utils.aws import AWS_TEMPLATE_FIELDS
-from airflow_ml_provider.utils.entities import DATA_SOURCE
 
 
 class DataSourceSensor(MachineLearningEntitySensor):
@@ -26,3 +26,7 @@ class DataSourceSensor(MachineLearningEntitySensor):
     def __init__(self, *, data_source_id: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.data_source_id = data_source_id
+
+    @property
+    def entity_id(self) -> str:
+        return self.data_source_id

@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from airflow_ml_provider.exceptions import EvaluationFailedError
+from airflow_ml_provider.hooks.connection import AWS_TEMPLATE_FIELDS
+from airflow_ml_provider.kinds import EVALUATION
 from airflow_ml_provider.sensors.base import MachineLearningEntitySensor
-from airflow_ml_provider.utils.aws import AWS_TEMPLATE_FIELDS
-from airflow_ml_provider.utils.entities import EVALUATION
 
 # The metric the service reports for each model type.
 METRICS = ("BinaryAUC", "MulticlassAvgFScore", "RegressionRMSE")
@@ -32,6 +32,10 @@ class EvaluationSensor(MachineLearningEntitySensor):
     def __init__(self, *, evaluation_id: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.evaluation_id = evaluation_id
+
+    @property
+    def entity_id(self) -> str:
+        return self.evaluation_id
 
     def result(self, description: dict[str, Any]) -> float:
         properties = description.get("PerformanceMetrics", {}).get("Properties", {})

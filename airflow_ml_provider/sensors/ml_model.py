@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from airflow_ml_provider.hooks.connection import AWS_TEMPLATE_FIELDS
+from airflow_ml_provider.kinds import ML_MODEL
 from airflow_ml_provider.sensors.base import MachineLearningEntitySensor
-from airflow_ml_provider.utils.aws import AWS_TEMPLATE_FIELDS
-from airflow_ml_provider.utils.entities import ML_MODEL
 
 
 class MLModelSensor(MachineLearningEntitySensor):
@@ -26,3 +26,7 @@ class MLModelSensor(MachineLearningEntitySensor):
     def __init__(self, *, ml_model_id: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.ml_model_id = ml_model_id
+
+    @property
+    def entity_id(self) -> str:
+        return self.ml_model_id

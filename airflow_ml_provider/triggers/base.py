@@ -4,28 +4,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from importlib import import_module
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_ml_provider.utils.entities import EntityKind
-from airflow_ml_provider.utils.polling import EntityWait, WaitResult
 from airflow_ml_provider.utils.status import Outcome
+from airflow_ml_provider.waiting import EntityWait, WaitResult
 
-# Where each kind's trigger lives; imported only when a task defers.
-TRIGGER_CLASSES = {
-    "batch_prediction": "airflow_ml_provider.triggers.batch_prediction.BatchPredictionTrigger",
-    "data_source": "airflow_ml_provider.triggers.data_source.DataSourceTrigger",
-    "ml_model": "airflow_ml_provider.triggers.ml_model.MLModelTrigger",
-    "evaluation": "airflow_ml_provider.triggers.evaluation.EvaluationTrigger",
-}
-
-
-def trigger_for(kind: EntityKind) -> type[MachineLearningEntityTrigger]:
-    """The trigger class that waits for objects of ``kind``."""
-    module, _, name = TRIGGER_CLASSES[kind.name].rpartition(".")
-    return getattr(import_module(module), name)
+if TYPE_CHECKING:
+    from airflow_ml_provider.kinds import EntityKind
 
 
 class MachineLearningEntityTrigger(BaseTrigger):

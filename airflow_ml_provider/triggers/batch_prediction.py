@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from airflow_ml_provider.kinds import BATCH_PREDICTION
 from airflow_ml_provider.triggers.base import MachineLearningEntityTrigger
-from airflow_ml_provider.utils.entities import BATCH_PREDICTION
-from airflow_ml_provider.utils.polling import EntityWait, WaitResult
+from airflow_ml_provider.waiting import EntityWait, WaitResult
 
 
 class BatchPredictionTrigger(MachineLearningEntityTrigger):

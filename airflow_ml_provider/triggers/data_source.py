@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from airflow_ml_provider.kinds import DATA_SOURCE
 from airflow_ml_provider.triggers.base import MachineLearningEntityTrigger
-from airflow_ml_provider.utils.entities import DATA_SOURCE
 
 
 class DataSourceTrigger(MachineLearningEntityTrigger):

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from airflow_ml_provider.kinds import EVALUATION
 from airflow_ml_provider.triggers.base import MachineLearningEntityTrigger
-from airflow_ml_provider.utils.entities import EVALUATION
 
 
 class EvaluationTrigger(MachineLearningEntityTrigger):
     """
-    Wait until a evaluation is computed; yield one event whose ``status`` says how it ended.
+    Wait until an evaluation is computed; yield one event whose ``status`` says how it ended.
 
     See :class:`~airflow_ml_provider.triggers.base.MachineLearningEntityTrigger` for the event and
     the other parameters.

@@ -9,7 +9,7 @@ there. A ``DescribeBatchPredictions`` entry carries every member of ``GetBatchPr
 ``LogUri``, which nothing downstream reads, so an event built from it needs no extra call. Only the
 watched jobs that none of the lists shows (finished long ago, or the lists lag) cost one
 ``GetBatchPrediction`` each, so an event never rests on a list being fresh. Each trigger keeps its
-own :class:`~airflow_ml_provider.utils.polling.EntityWait`: the poller feeds it one observation per
+own :class:`~airflow_ml_provider.waiting.EntityWait`: the poller feeds it one observation per
 cycle it takes part in and schedules it as it answers.
 """
 
@@ -33,14 +33,14 @@ from airflow_ml_provider.hooks.machine_learning import (
     SharedClient,
     describe_call_error,
 )
-from airflow_ml_provider.utils.entities import BATCH_PREDICTION
-from airflow_ml_provider.utils.polling import (
+from airflow_ml_provider.kinds import BATCH_PREDICTION
+from airflow_ml_provider.utils.status import INPROGRESS, PENDING
+from airflow_ml_provider.waiting import (
     MAX_BACKOFF_FACTOR,
     EntityWait,
     WaitResult,
     is_retryable,
 )
-from airflow_ml_provider.utils.status import INPROGRESS, PENDING
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")

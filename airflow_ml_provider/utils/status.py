@@ -1,4 +1,4 @@
-"""The one place that maps the service's batch prediction statuses to outcomes."""
+"""The one place that maps the statuses of every kind of Amazon ML object to outcomes."""
 
 from __future__ import annotations
 

@@ -190,6 +190,18 @@ def _check_tag_text(field: str, text: Any, least: int, most: int, what: str) -> 
         )
 
 
+def validate_positive(field: str, value: Any) -> float:
+    """Return ``value`` if it is a positive number (not a bool), else raise."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise InvalidParameterError(field, value, "must be a positive number")
+    return value
+
+
+def optional(**fields: Any) -> dict[str, Any]:
+    """The request fields that are set: the service wants an absent field left out, not sent as null."""
+    return {key: value for key, value in fields.items() if value is not None}
+
+
 def validate_choice(field: str, value: Any, choices: tuple[str, ...]) -> str:
     """Return ``value`` if it is one of ``choices``, else raise."""
     if value not in choices:
@@ -203,13 +215,6 @@ def exactly_one(**fields: Any) -> None:
     if len(given) != 1:
         names = " or ".join(fields)
         raise InvalidParameterError(names, given or None, f"give exactly one of {names}")
-
-
-def validate_positive(field: str, value: Any) -> float:
-    """Return ``value`` if it is a positive number (not a bool), else raise."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise InvalidParameterError(field, value, "must be a positive number")
-    return value
 
 
 def validate_string(

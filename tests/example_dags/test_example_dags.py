@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 from airflow_ml_provider.hooks.machine_learning import MachineLearningHook
-from airflow_ml_provider.utils.entities import BATCH_PREDICTION, DATA_SOURCE, EVALUATION, ML_MODEL
+from airflow_ml_provider.kinds import BATCH_PREDICTION, DATA_SOURCE, EVALUATION, ML_MODEL
 from amazon_ml_emulator import datasets
 from amazon_ml_emulator.testing.dag_runner import (
     airflow_command,

@@ -13,12 +13,11 @@ from airflow_ml_provider.hooks.machine_learning import (
     REQUEST_TAG,
     SUCCEEDED_TAG,
     MachineLearningHook,
-    batch_prediction_request,
     shared_clients,
 )
-from airflow_ml_provider.utils.entities import BATCH_PREDICTION
-from airflow_ml_provider.utils.polling import EntityWait, WaitResult
+from airflow_ml_provider.kinds import BATCH_PREDICTION
 from airflow_ml_provider.utils.status import Outcome
+from airflow_ml_provider.waiting import EntityWait, WaitResult
 from tests.conftest import BUCKET
 
 
@@ -35,9 +34,9 @@ def hook(emulator):
 def request_for(binary_model):
     def build(**overrides):
         return {
-            "ml_model_id": binary_model["ml_model_id"],
-            "data_source_id": binary_model["data_source_id"],
-            "output_uri": f"s3://{BUCKET}/{unique('out')}/",
+            "MLModelId": binary_model["ml_model_id"],
+            "BatchPredictionDataSourceId": binary_model["data_source_id"],
+            "OutputUri": f"s3://{BUCKET}/{unique('out')}/",
             **overrides,
         }
 
@@ -54,12 +53,12 @@ def test_submit_creates_once_and_reattaches_on_the_next_try(hook, emulator, requ
     emulator.reset_call_counts()
     batch_prediction_id = unique("bp")
     request = request_for()
-    first = hook.submit_batch_prediction(batch_prediction_id=batch_prediction_id, **request)
-    second = hook.submit_batch_prediction(batch_prediction_id=batch_prediction_id, **request)
+    first = hook.submit(BATCH_PREDICTION, batch_prediction_id, request).description
+    second = hook.submit(BATCH_PREDICTION, batch_prediction_id, request).description
     assert first["BatchPredictionId"] == second["BatchPredictionId"] == batch_prediction_id
     assert emulator.call_counts()["CreateBatchPrediction"] == 1
     wait_for(hook, batch_prediction_id)
-    completed = hook.submit_batch_prediction(batch_prediction_id=batch_prediction_id, **request)
+    completed = hook.submit(BATCH_PREDICTION, batch_prediction_id, request).description
     assert completed["Status"] == "COMPLETED"
     assert emulator.call_counts()["CreateBatchPrediction"] == 1
 
@@ -69,12 +68,12 @@ def test_submit_after_a_failed_job_creates_exactly_one_fresh_job_the_next_try_fi
 ):
     batch_prediction_id = unique("bp")
     request = request_for()
-    hook.submit_batch_prediction(batch_prediction_id=batch_prediction_id, **request)
+    hook.submit(BATCH_PREDICTION, batch_prediction_id, request)
     emulator.fail_job(batch_prediction_id, message="Input data could not be read")
     emulator.reset_call_counts()
-    retried = hook.submit_batch_prediction(batch_prediction_id=batch_prediction_id, **request)
+    retried = hook.submit(BATCH_PREDICTION, batch_prediction_id, request).description
     assert retried["BatchPredictionId"] == f"{batch_prediction_id}-r1"
-    again = hook.submit_batch_prediction(batch_prediction_id=batch_prediction_id, **request)
+    again = hook.submit(BATCH_PREDICTION, batch_prediction_id, request).description
     assert again["BatchPredictionId"] == f"{batch_prediction_id}-r1"
     assert emulator.call_counts()["CreateBatchPrediction"] == 1
 
@@ -82,29 +81,29 @@ def test_submit_after_a_failed_job_creates_exactly_one_fresh_job_the_next_try_fi
 def test_submit_after_a_deleted_job_moves_on_too(hook, emulator, request_for):
     batch_prediction_id = unique("bp")
     request = request_for()
-    hook.submit_batch_prediction(batch_prediction_id=batch_prediction_id, **request)
-    hook.delete_batch_prediction(batch_prediction_id)
-    assert hook.get_batch_prediction(batch_prediction_id)["Status"] == "DELETED"
-    retried = hook.submit_batch_prediction(batch_prediction_id=batch_prediction_id, **request)
+    hook.submit(BATCH_PREDICTION, batch_prediction_id, request)
+    hook.delete(BATCH_PREDICTION, batch_prediction_id)
+    assert hook.get(BATCH_PREDICTION, batch_prediction_id)["Status"] == "DELETED"
+    retried = hook.submit(BATCH_PREDICTION, batch_prediction_id, request).description
     assert retried["BatchPredictionId"] == f"{batch_prediction_id}-r1"
 
 
 def test_an_existing_id_with_other_parameters_is_a_clear_error_not_a_second_job(hook, emulator, request_for):
     batch_prediction_id = unique("bp")
-    hook.submit_batch_prediction(batch_prediction_id=batch_prediction_id, **request_for())
+    hook.submit(BATCH_PREDICTION, batch_prediction_id, request_for())
     emulator.reset_call_counts()
     with pytest.raises(
         ServiceRejectedError, match="IdempotentParameterMismatchException.*OutputUri"
     ) as error:
-        hook.submit_batch_prediction(batch_prediction_id=batch_prediction_id, **request_for())
+        hook.submit(BATCH_PREDICTION, batch_prediction_id, request_for())
     assert "give a new batch_prediction_id" in str(error.value)
     assert "CreateBatchPrediction" not in emulator.call_counts()
 
 
 def test_the_service_rejection_carries_its_message_and_does_not_retry(hook, request_for):
     with pytest.raises(ServiceRejectedError, match="InvalidInputException.*no-such-model") as error:
-        hook.create_batch_prediction(
-            batch_prediction_id=unique("bp"), **request_for(ml_model_id="no-such-model")
+        hook.create(
+            BATCH_PREDICTION, {"BatchPredictionId": unique("bp"), **request_for(MLModelId="no-such-model")}
         )
     assert error.value.code == "InvalidInputException"
 
@@ -112,20 +111,18 @@ def test_the_service_rejection_carries_its_message_and_does_not_retry(hook, requ
 def test_a_closed_account_is_rejected_with_the_service_message(hook, emulator):
     emulator.configure(unavailable=True)
     with pytest.raises(ServiceRejectedError, match="AccessDeniedException.*no longer available"):
-        hook.get_batch_prediction("anything")
+        hook.get(BATCH_PREDICTION, "anything")
 
 
 def test_wait_returns_the_completed_job_and_results_describe_every_file(hook, request_for, binary_model):
     batch_prediction_id = unique("bp")
     request = request_for()
-    hook.submit_batch_prediction(batch_prediction_id=batch_prediction_id, **request)
+    hook.submit(BATCH_PREDICTION, batch_prediction_id, request)
     description = wait_for(hook, batch_prediction_id)
     results = hook.get_results(description)
-    assert (
-        results["manifest_uri"] == f"{request['output_uri']}batch-prediction/{batch_prediction_id}.manifest"
-    )
+    assert results["manifest_uri"] == f"{request['OutputUri']}batch-prediction/{batch_prediction_id}.manifest"
     assert results["result_uris"] == [
-        f"{request['output_uri']}batch-prediction/result/{batch_prediction_id}-data.csv.gz"
+        f"{request['OutputUri']}batch-prediction/result/{batch_prediction_id}-data.csv.gz"
     ]
     assert results["total_record_count"] == int(binary_model["record_count"])
     rows = list(hook.iter_results(results))
@@ -139,7 +136,7 @@ def test_wait_returns_the_completed_job_and_results_describe_every_file(hook, re
 def test_wait_raises_the_service_message_of_a_failed_job(hook, emulator, request_for):
     emulator.fail_next_jobs(1, message="The data source has no records", kind="BatchPrediction")
     batch_prediction_id = unique("bp")
-    hook.submit_batch_prediction(batch_prediction_id=batch_prediction_id, **request_for())
+    hook.submit(BATCH_PREDICTION, batch_prediction_id, request_for())
     with pytest.raises(BatchPredictionFailedError, match="status FAILED.*The data source has no records"):
         wait_for(hook, batch_prediction_id)
 
@@ -147,7 +144,7 @@ def test_wait_raises_the_service_message_of_a_failed_job(hook, emulator, request
 def test_wait_gives_up_at_its_attempt_limit_while_the_job_runs(hook, emulator, request_for):
     emulator.configure(job_duration=60)
     batch_prediction_id = unique("bp")
-    hook.submit_batch_prediction(batch_prediction_id=batch_prediction_id, **request_for())
+    hook.submit(BATCH_PREDICTION, batch_prediction_id, request_for())
     with pytest.raises(WaitTimeoutError, match="3 polls made"):
         wait_for(hook, batch_prediction_id, max_attempts=3)
 
@@ -156,9 +153,9 @@ def test_a_throttled_service_slows_the_wait_down_but_it_ends_correctly(emulator,
     # Without botocore's own retries every throttled or failed call reaches the wait.
     hook = MachineLearningHook(config={"retries": {"max_attempts": 1, "mode": "standard"}})
     batch_prediction_id = unique("bp")
-    hook.submit_batch_prediction(batch_prediction_id=batch_prediction_id, **request_for())
+    hook.submit(BATCH_PREDICTION, batch_prediction_id, request_for())
     emulator.configure(throttle_rate=0.3, error_rate=0.1, seed=7, operations=["GetBatchPrediction"])
-    with caplog.at_level("WARNING", logger="airflow_ml_provider.utils.polling"):
+    with caplog.at_level("WARNING", logger="airflow_ml_provider.waiting"):
         description = wait_for(hook, batch_prediction_id, max_attempts=200)
     assert description["Status"] == "COMPLETED"
     backoffs = [record.getMessage() for record in caplog.records if "backing off" in record.getMessage()]
@@ -174,7 +171,7 @@ def test_results_of_a_job_that_did_not_complete_are_refused(hook):
 async def test_async_polls_share_one_client_and_close_it_when_the_last_user_leaves(hook, request_for):
     batch_prediction_ids = [unique("bp") for _ in range(5)]
     for batch_prediction_id in batch_prediction_ids:
-        hook.submit_batch_prediction(batch_prediction_id=batch_prediction_id, **request_for())
+        hook.submit(BATCH_PREDICTION, batch_prediction_id, request_for())
 
     async def wait_async(batch_prediction_id: str) -> WaitResult:
         async with hook.async_client() as client:
@@ -202,7 +199,7 @@ def test_a_wait_in_the_worker_outlives_a_key_rotation(emulator, request_for, mon
     monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", connection_with_key("old-key"))
     hook = MachineLearningHook()
     batch_prediction_id = unique("bp")
-    hook.submit_batch_prediction(batch_prediction_id=batch_prediction_id, **request_for())
+    hook.submit(BATCH_PREDICTION, batch_prediction_id, request_for())
     emulator.configure(refused_access_keys={"old-key": "UnrecognizedClientException"})
     monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", connection_with_key("new-key"))
     assert wait_for(hook, batch_prediction_id)["Status"] == "COMPLETED"
@@ -214,7 +211,7 @@ def test_a_wait_in_the_worker_outlives_a_key_rotation(emulator, request_for, mon
 
 def test_the_provider_tags_every_object_it_creates_and_marks_what_a_successful_try_used(hook, request_for):
     batch_prediction_id = unique("bp")
-    request = _request(request_for())
+    request = request_for()
     submission = hook.submit(BATCH_PREDICTION, batch_prediction_id, request, {"team": "x"})
     assert submission.created is True
     tags = hook.get_tags(BATCH_PREDICTION, batch_prediction_id)
@@ -227,9 +224,3 @@ def test_the_provider_tags_every_object_it_creates_and_marks_what_a_successful_t
     assert (retried.created, retried.description["BatchPredictionId"]) == (False, batch_prediction_id)
     again = hook.submit(BATCH_PREDICTION, batch_prediction_id, request, run="run 2")
     assert (again.created, again.description["BatchPredictionId"]) == (True, f"{batch_prediction_id}-r1")
-
-
-def _request(arguments):
-    return batch_prediction_request(
-        arguments["ml_model_id"], arguments["data_source_id"], arguments["output_uri"], None
-    )

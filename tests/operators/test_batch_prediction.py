@@ -12,6 +12,7 @@ from airflow.providers.common.compat.sdk import TaskDeferred
 
 from airflow_ml_provider import CreateBatchPredictionOperator
 from airflow_ml_provider.exceptions import BatchPredictionFailedError, InvalidParameterError, WaitTimeoutError
+from airflow_ml_provider.kinds import BATCH_PREDICTION
 from airflow_ml_provider.triggers.batch_prediction import BatchPredictionTrigger
 from airflow_ml_provider.utils.validation import derive_entity_id
 from tests.conftest import BUCKET
@@ -125,7 +126,7 @@ def test_wait_for_completion_in_the_worker_returns_when_completed(operator_for, 
         wait_for_completion=True, deferrable=False, waiter_delay=0.1, waiter_max_attempts=300
     )
     batch_prediction_id = operator.execute(context_for(run_id=run_id()))
-    assert operator.hook.get_batch_prediction(batch_prediction_id)["Status"] == "COMPLETED"
+    assert operator.hook.get(BATCH_PREDICTION, batch_prediction_id)["Status"] == "COMPLETED"
 
 
 async def test_deferrable_wait_hands_the_same_limits_to_the_trigger_and_resumes(operator_for, emulator):
@@ -184,8 +185,8 @@ def test_on_kill_deletes_the_job_only_with_delete_on_kill(operator_for, emulator
     deleted_id = deleted.execute(context_for(run_id=run_id()))
     kept.on_kill()
     deleted.on_kill()
-    assert kept.hook.get_batch_prediction(kept_id)["Status"] != "DELETED"
-    assert deleted.hook.get_batch_prediction(deleted_id)["Status"] == "DELETED"
+    assert kept.hook.get(BATCH_PREDICTION, kept_id)["Status"] != "DELETED"
+    assert deleted.hook.get(BATCH_PREDICTION, deleted_id)["Status"] == "DELETED"
 
 
 def test_lineage_reads_the_data_source_location_in_and_the_output_uri_out(operator_for, emulator):

@@ -19,8 +19,8 @@ from airflow_ml_provider import (
 )
 from airflow_ml_provider.exceptions import DataSourceFailedError, InvalidParameterError, ServiceRejectedError
 from airflow_ml_provider.hooks.machine_learning import MachineLearningHook
+from airflow_ml_provider.kinds import BATCH_PREDICTION, ML_MODEL
 from airflow_ml_provider.triggers.data_source import DataSourceTrigger
-from airflow_ml_provider.utils.entities import ML_MODEL
 from amazon_ml_emulator import datasets
 from tests.conftest import BUCKET, wait_for_status
 from tests.runtime import context_for, resume_after_deferral, worker_dies
@@ -203,12 +203,12 @@ def test_the_score_threshold_moves_the_binary_answer(binary_model, emulator, ml_
     ).execute(run_context())
     assert model["ScoreThreshold"] == pytest.approx(0.99)
     batch_prediction_id = f"threshold-{uuid.uuid4().hex[:8]}"
-    hook.submit_batch_prediction(
-        batch_prediction_id=batch_prediction_id,
-        ml_model_id=binary_model["ml_model_id"],
-        data_source_id=binary_model["data_source_id"],
-        output_uri=f"s3://{BUCKET}/threshold/",
-    )
+    request = {
+        "MLModelId": binary_model["ml_model_id"],
+        "BatchPredictionDataSourceId": binary_model["data_source_id"],
+        "OutputUri": f"s3://{BUCKET}/threshold/",
+    }
+    hook.submit(BATCH_PREDICTION, batch_prediction_id, request)
     assert (
         wait_for_status(lambda: ml_client.get_batch_prediction(BatchPredictionId=batch_prediction_id))
         == "COMPLETED"

@@ -11,6 +11,7 @@ import pytest
 from airflow_ml_provider import CreateRealtimeEndpointOperator, DeleteRealtimeEndpointOperator
 from airflow_ml_provider.exceptions import InvalidParameterError, ServiceRejectedError
 from airflow_ml_provider.hooks.machine_learning import MachineLearningHook
+from airflow_ml_provider.kinds import BATCH_PREDICTION
 from amazon_ml_emulator import datasets
 from amazon_ml_emulator.testing.dag_runner import migrated_home, run_dag_test
 from tests.conftest import wait_for_status
@@ -49,7 +50,7 @@ def test_an_endpoint_answers_as_the_batch_prediction_does_and_is_deleted(
     created = hook.create_realtime_endpoint(ml_model_id)
     ready = hook.wait_for_realtime_endpoint(ml_model_id, "READY", delay=0.05, max_attempts=400)
     batch_prediction_id = submit()
-    assert wait_for_status(lambda: hook.get_batch_prediction(batch_prediction_id)) == "COMPLETED"
+    assert wait_for_status(lambda: hook.get(BATCH_PREDICTION, batch_prediction_id)) == "COMPLETED"
     rows = list(hook.iter_results(batch_prediction_id))[:3]
     predictions = [hook.predict(ml_model_id, record) for record in breast_cancer_records(3)]
     deleted = hook.delete_realtime_endpoint(ml_model_id)

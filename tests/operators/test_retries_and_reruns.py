@@ -21,7 +21,7 @@ from airflow_ml_provider.exceptions import (
     ServiceRejectedError,
 )
 from airflow_ml_provider.hooks.machine_learning import REQUEST_TAG, SUCCEEDED_TAG, MachineLearningHook
-from airflow_ml_provider.utils.entities import BATCH_PREDICTION, DATA_SOURCE, ML_MODEL
+from airflow_ml_provider.kinds import BATCH_PREDICTION, DATA_SOURCE, ML_MODEL
 from airflow_ml_provider.utils.validation import derive_entity_id
 from amazon_ml_emulator import datasets
 from tests.conftest import BUCKET, wait_for_status

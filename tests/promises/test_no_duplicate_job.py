@@ -11,7 +11,7 @@ import pytest
 from airflow_ml_provider import CreateBatchPredictionOperator
 from airflow_ml_provider.exceptions import InvalidParameterError
 from airflow_ml_provider.hooks.machine_learning import MachineLearningHook
-from airflow_ml_provider.utils.entities import BATCH_PREDICTION
+from airflow_ml_provider.kinds import BATCH_PREDICTION
 from airflow_ml_provider.utils.validation import derive_entity_id
 from tests.conftest import BUCKET
 from tests.runtime import context_for

@@ -11,7 +11,7 @@ import pytest
 from airflow_ml_provider import CreateBatchPredictionOperator, CreateMLModelOperator
 from airflow_ml_provider.exceptions import ServiceRejectedError
 from airflow_ml_provider.hooks.machine_learning import REQUEST_TAG, MachineLearningHook
-from airflow_ml_provider.utils.entities import ML_MODEL
+from airflow_ml_provider.kinds import ML_MODEL
 from airflow_ml_provider.utils.validation import ENTITY_ID_MAX_LENGTH
 from tests.conftest import BUCKET
 from tests.runtime import context_for, worker_dies

@@ -10,9 +10,9 @@ from airflow.providers.common.compat.sdk import AirflowSensorTimeout, AirflowSki
 from airflow_ml_provider import BatchPredictionSensor
 from airflow_ml_provider.exceptions import BatchPredictionFailedError, InvalidParameterError
 from airflow_ml_provider.hooks.machine_learning import MachineLearningHook
+from airflow_ml_provider.kinds import BATCH_PREDICTION
 from airflow_ml_provider.triggers.batch_prediction import BatchPredictionTrigger
-from airflow_ml_provider.utils.entities import BATCH_PREDICTION
-from airflow_ml_provider.utils.polling import EntityWait
+from airflow_ml_provider.waiting import EntityWait
 from tests.conftest import BUCKET
 from tests.runtime import context_for, resume_after_deferral
 

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 from airflow_ml_provider.hooks.machine_learning import MachineLearningHook
+from airflow_ml_provider.kinds import BATCH_PREDICTION
 from airflow_ml_provider.triggers import base as trigger_base
 from airflow_ml_provider.triggers.base import MachineLearningEntityTrigger
 from airflow_ml_provider.triggers.batch_prediction import BatchPredictionTrigger
@@ -59,7 +60,7 @@ async def test_a_failed_job_yields_failed_with_the_service_message(submit, emula
 
 async def test_a_deleted_job_yields_deleted(submit):
     batch_prediction_id = submit()
-    MachineLearningHook().delete_batch_prediction(batch_prediction_id)
+    MachineLearningHook().delete(BATCH_PREDICTION, batch_prediction_id)
     events = await run_trigger(
         BatchPredictionTrigger(batch_prediction_id=batch_prediction_id, waiter_delay=0.1)
     )
@@ -157,7 +158,7 @@ async def test_on_kill_deletes_the_job_only_when_the_user_acted_on_the_task(
     trigger = BatchPredictionTrigger(batch_prediction_id=batch_prediction_id, delete_on_kill=delete_on_kill)
     trigger.task_instance = SimpleNamespace(dag_id="d", task_id="t", run_id="r", map_index=-1)
     await trigger.on_kill()
-    status = MachineLearningHook().get_batch_prediction(batch_prediction_id)["Status"]
+    status = MachineLearningHook().get(BATCH_PREDICTION, batch_prediction_id)["Status"]
     assert (status == "DELETED") is deleted
     assert len(asked) == (1 if delete_on_kill else 0)
 

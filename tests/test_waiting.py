@@ -8,9 +8,9 @@ import logging
 import pytest
 
 from airflow_ml_provider.exceptions import BatchPredictionFailedError, MLModelFailedError, WaitTimeoutError
-from airflow_ml_provider.utils.entities import BATCH_PREDICTION, ML_MODEL
-from airflow_ml_provider.utils.polling import EntityWait, WaitResult
+from airflow_ml_provider.kinds import BATCH_PREDICTION, ML_MODEL
 from airflow_ml_provider.utils.status import Outcome
+from airflow_ml_provider.waiting import EntityWait, WaitResult
 
 
 class FakeClock:
@@ -40,7 +40,7 @@ def test_running_statuses_ask_for_another_poll_after_the_delay():
 def test_each_status_is_logged_when_first_seen_then_every_tenth_poll(caplog):
     wait = EntityWait(BATCH_PREDICTION, "bp", delay=30, max_attempts=100)
     statuses = ["PENDING"] * 3 + ["INPROGRESS"] * 17
-    with caplog.at_level(logging.INFO, logger="airflow_ml_provider.utils.polling"):
+    with caplog.at_level(logging.INFO, logger="airflow_ml_provider.waiting"):
         for status in statuses:
             wait.on_description(job(status))
     assert [record.getMessage() for record in caplog.records] == [

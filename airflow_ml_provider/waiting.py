@@ -14,8 +14,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_ml_provider.exceptions import FAILED_ERRORS, ServiceRejectedError, WaitTimeoutError
-from airflow_ml_provider.utils.entities import EntityKind
+from airflow_ml_provider.exceptions import ServiceRejectedError, WaitTimeoutError
+from airflow_ml_provider.kinds import EntityKind
 from airflow_ml_provider.utils.status import FAILED, Outcome, outcome_of
 
 log = logging.getLogger(__name__)
@@ -130,8 +130,9 @@ class WaitResult:
         if self.outcome is Outcome.ERROR and self.error_code:
             message = self.message.removeprefix(f"{self.error_code}: ")
             raise ServiceRejectedError(f"Get{self.kind.operation}", self.error_code, message)
-        error = FAILED_ERRORS[self.kind.name]
-        raise error(self.kind.title, self.entity_id, self.status or self.outcome.value, self.message)
+        raise self.kind.failed_error(
+            self.kind.title, self.entity_id, self.status or self.outcome.value, self.message
+        )
 
     def to_event(self) -> dict[str, Any]:
         """The payload of the trigger event that carries this result."""

@@ -1,4 +1,4 @@
-"""The package's waiter and its Python status mapping agree on every status."""
+"""The baseline's waiter and the provider's status mapping agree on every status, so the baseline is a fair one."""
 
 from __future__ import annotations
 
@@ -6,15 +6,15 @@ import pytest
 from botocore.exceptions import WaiterError
 from botocore.stub import Stubber
 
-from airflow_ml_provider.hooks.machine_learning import MachineLearningHook
 from airflow_ml_provider.utils.status import Outcome, outcome_of
+from benchmarks.baseline_trigger import WaiterHook
 
 STATUSES = ["PENDING", "INPROGRESS", "COMPLETED", "FAILED", "DELETED", "INVALID", "SOMETHING_NEW"]
 
 
 @pytest.mark.parametrize("status", STATUSES)
 def test_the_json_waiter_decides_like_outcome_of(status, emulator):
-    hook = MachineLearningHook()
+    hook = WaiterHook()
     assert "BatchPredictionCompleted" in hook.list_waiters()
     waiter = hook.get_waiter("BatchPredictionCompleted")
     with Stubber(hook.conn) as stubber:

@@ -1,4 +1,4 @@
-"""The Amazon provider's connection vocabulary, shared by this package's operators and sensors."""
+"""The connection parameters of the operators and sensors, in the Amazon provider's vocabulary, and the hook they build."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ if TYPE_CHECKING:
     from airflow_ml_provider.hooks.machine_learning import MachineLearningHook
 
 AWS_TEMPLATE_FIELDS = ("aws_conn_id", "region_name", "verify")
+# The Amazon provider's default connection: when it does not exist, boto3's default credential chain serves.
+DEFAULT_CONN_ID = "aws_default"
 
 log = logging.getLogger(__name__)
 
@@ -52,12 +54,10 @@ class MachineLearningHookMixin:
         if self.aws_conn_id:
             from airflow.providers.common.compat.sdk import AirflowNotFoundException, BaseHook
 
-            from airflow_ml_provider.hooks.machine_learning import MachineLearningHook
-
             try:
                 BaseHook.get_connection(self.aws_conn_id)
             except AirflowNotFoundException:
-                if self.aws_conn_id != MachineLearningHook.default_conn_name:
+                if self.aws_conn_id != DEFAULT_CONN_ID:
                     raise InvalidParameterError(
                         "aws_conn_id", self.aws_conn_id, "no Airflow connection has this ID"
                     ) from None
