@@ -15,9 +15,13 @@ _LAZY_ATTRIBUTES = {
     "MachineLearningHook": "airflow_ml_provider.hooks.machine_learning",
     "CreateBatchPredictionOperator": "airflow_ml_provider.operators.batch_prediction",
     "CreateDataSourceFromS3Operator": "airflow_ml_provider.operators.data_source",
+    "CreateDataSourceFromRedshiftOperator": "airflow_ml_provider.operators.data_source",
+    "CreateDataSourceFromRDSOperator": "airflow_ml_provider.operators.data_source",
     "CreateMLModelOperator": "airflow_ml_provider.operators.ml_model",
     "UpdateMLModelScoreThresholdOperator": "airflow_ml_provider.operators.ml_model",
     "CreateEvaluationOperator": "airflow_ml_provider.operators.evaluation",
+    "CreateRealtimeEndpointOperator": "airflow_ml_provider.operators.realtime_endpoint",
+    "DeleteRealtimeEndpointOperator": "airflow_ml_provider.operators.realtime_endpoint",
     "BatchPredictionSensor": "airflow_ml_provider.sensors.batch_prediction",
     "DataSourceSensor": "airflow_ml_provider.sensors.data_source",
     "MLModelSensor": "airflow_ml_provider.sensors.ml_model",
@@ -31,11 +35,19 @@ _LAZY_ATTRIBUTES = {
 if TYPE_CHECKING:
     from airflow_ml_provider.hooks.machine_learning import MachineLearningHook
     from airflow_ml_provider.operators.batch_prediction import CreateBatchPredictionOperator
-    from airflow_ml_provider.operators.data_source import CreateDataSourceFromS3Operator
+    from airflow_ml_provider.operators.data_source import (
+        CreateDataSourceFromRDSOperator,
+        CreateDataSourceFromRedshiftOperator,
+        CreateDataSourceFromS3Operator,
+    )
     from airflow_ml_provider.operators.evaluation import CreateEvaluationOperator
     from airflow_ml_provider.operators.ml_model import (
         CreateMLModelOperator,
         UpdateMLModelScoreThresholdOperator,
+    )
+    from airflow_ml_provider.operators.realtime_endpoint import (
+        CreateRealtimeEndpointOperator,
+        DeleteRealtimeEndpointOperator,
     )
     from airflow_ml_provider.sensors.batch_prediction import BatchPredictionSensor
     from airflow_ml_provider.sensors.data_source import DataSourceSensor
@@ -50,11 +62,15 @@ __all__ = [
     "BatchPredictionSensor",
     "BatchPredictionTrigger",
     "CreateBatchPredictionOperator",
+    "CreateDataSourceFromRDSOperator",
+    "CreateDataSourceFromRedshiftOperator",
     "CreateDataSourceFromS3Operator",
     "CreateEvaluationOperator",
     "CreateMLModelOperator",
+    "CreateRealtimeEndpointOperator",
     "DataSourceSensor",
     "DataSourceTrigger",
+    "DeleteRealtimeEndpointOperator",
     "EvaluationSensor",
     "EvaluationTrigger",
     "MLModelSensor",

@@ -90,3 +90,20 @@ class WaitTimeoutError(AirflowException):
         self.entity_id = entity_id
         self.status = status
         super().__init__(f"Gave up waiting for {title.lower()} {entity_id} (last status {status}): {reason}")
+
+
+class RealtimeEndpointFailedError(AirflowException):
+    """
+    A model's real-time endpoint FAILED, or reported a status outside the service's vocabulary.
+
+    :param ml_model_id: The model whose endpoint it is.
+    :param status: The endpoint's status.
+    :param wanted: The status the task waited for (READY or NONE).
+    """
+
+    def __init__(self, ml_model_id: str, status: str, wanted: str) -> None:
+        self.ml_model_id = ml_model_id
+        self.status = status
+        super().__init__(
+            f"The real-time endpoint of ML model {ml_model_id} is {status} while waiting for {wanted}"
+        )

@@ -8,6 +8,11 @@ from airflow_ml_provider import __version__
 from airflow_ml_provider.kinds import KINDS
 
 INTEGRATION = "Amazon Machine Learning"
+# Real-time endpoints belong to a model: they are no kind of object of their own.
+ENDPOINT_OPERATORS = [
+    "airflow_ml_provider.operators.realtime_endpoint.CreateRealtimeEndpointOperator",
+    "airflow_ml_provider.operators.realtime_endpoint.DeleteRealtimeEndpointOperator",
+]
 
 
 def _modules(paths: list[str]) -> list[str]:
@@ -20,7 +25,7 @@ def get_provider_info() -> dict[str, Any]:
     return {
         "package-name": "airflow-ml-provider",
         "name": "Amazon Machine Learning",
-        "description": "Amazon Machine Learning: data sources, models, evaluations and batch predictions, deferrable.",
+        "description": "Amazon Machine Learning: data sources, models, evaluations, batch predictions and real-time endpoints.",
         "versions": [__version__],
         "integrations": [
             {
@@ -36,7 +41,10 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "operators": [
-            {"integration-name": INTEGRATION, "python-modules": _modules([kind.operator for kind in KINDS])}
+            {
+                "integration-name": INTEGRATION,
+                "python-modules": _modules([*(kind.operator for kind in KINDS), *ENDPOINT_OPERATORS]),
+            }
         ],
         "sensors": [
             {"integration-name": INTEGRATION, "python-modules": _modules([kind.sensor for kind in KINDS])}

@@ -8,7 +8,7 @@ Airflow starts): classes are named by import path and loaded when first used.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
@@ -119,6 +119,63 @@ def _data_source_reported(description: Mapping[str, Any], identity: Mapping[str,
     }
 
 
+def _database_identity(request: Mapping[str, Any], spec: Mapping[str, Any]) -> dict[str, Any]:
+    """What shapes a Redshift or RDS data source; the password is left out (it never reaches a tag or a log)."""
+    return {
+        "DatabaseInformation": dict(spec.get("DatabaseInformation") or {}),
+        "DatabaseUserName": (spec.get("DatabaseCredentials") or {}).get("Username"),
+        "SelectSqlQuery": spec.get("SelectSqlQuery"),
+        "S3StagingLocation": spec.get("S3StagingLocation"),
+        "DataSchema": json_text(spec.get("DataSchema")),
+        "DataSchemaUri": spec.get("DataSchemaUri"),
+        "DataRearrangement": json_text(spec.get("DataRearrangement")),
+        "RoleARN": request.get("RoleARN"),
+        "ComputeStatistics": bool(request.get("ComputeStatistics", False)),
+    }
+
+
+def _database_reported(description: Mapping[str, Any], metadata: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "DatabaseUserName": metadata.get("DatabaseUserName"),
+        "SelectSqlQuery": metadata.get("SelectSqlQuery"),
+        "DataRearrangement": json_text(description.get("DataRearrangement")),
+        "RoleARN": description.get("RoleARN"),
+        "ComputeStatistics": bool(description.get("ComputeStatistics", False)),
+    }
+
+
+def _redshift_data_source_identity(request: Mapping[str, Any]) -> dict[str, Any]:
+    return _database_identity(request, request["DataSpec"])
+
+
+def _redshift_data_source_reported(
+    description: Mapping[str, Any], identity: Mapping[str, Any]
+) -> dict[str, Any]:
+    metadata = description.get("RedshiftMetadata") or {}
+    return {
+        **_database_reported(description, metadata),
+        "DatabaseInformation": metadata.get("RedshiftDatabase"),
+    }
+
+
+_RDS_ONLY = ("ResourceRole", "ServiceRole", "SubnetId", "SecurityGroupIds")
+
+
+def _rds_data_source_identity(request: Mapping[str, Any]) -> dict[str, Any]:
+    spec = request["RDSData"]
+    return {**_database_identity(request, spec), **{key: spec.get(key) for key in _RDS_ONLY}}
+
+
+def _rds_data_source_reported(description: Mapping[str, Any], identity: Mapping[str, Any]) -> dict[str, Any]:
+    metadata = description.get("RDSMetadata") or {}
+    return {
+        **_database_reported(description, metadata),
+        "DatabaseInformation": metadata.get("Database"),
+        "ResourceRole": metadata.get("ResourceRole"),
+        "ServiceRole": metadata.get("ServiceRole"),
+    }
+
+
 def _ml_model_identity(request: Mapping[str, Any]) -> dict[str, Any]:
     parameters = request.get("Parameters")
     return {
@@ -182,6 +239,24 @@ DATA_SOURCE = EntityKind(
     operator=f"{_PACKAGE}.operators.data_source.CreateDataSourceFromS3Operator",
     sensor=f"{_PACKAGE}.sensors.data_source.DataSourceSensor",
 )
+# Data sources read from a database: the same kind of object (read, waited for, deleted and linked
+# alike), created by another call from another request.
+DATA_SOURCE_FROM_REDSHIFT = replace(
+    DATA_SOURCE,
+    create_operation="CreateDataSourceFromRedshift",
+    create=lambda client, request: client.create_data_source_from_redshift(**request),
+    identity=_redshift_data_source_identity,
+    reported=_redshift_data_source_reported,
+    operator=f"{_PACKAGE}.operators.data_source.CreateDataSourceFromRedshiftOperator",
+)
+DATA_SOURCE_FROM_RDS = replace(
+    DATA_SOURCE,
+    create_operation="CreateDataSourceFromRDS",
+    create=lambda client, request: client.create_data_source_from_rds(**request),
+    identity=_rds_data_source_identity,
+    reported=_rds_data_source_reported,
+    operator=f"{_PACKAGE}.operators.data_source.CreateDataSourceFromRDSOperator",
+)
 ML_MODEL = EntityKind(
     name="ml_model",
     title="ML model",
@@ -216,3 +291,5 @@ EVALUATION = EntityKind(
 )
 
 KINDS = (BATCH_PREDICTION, DATA_SOURCE, ML_MODEL, EVALUATION)
+# The variants of a kind: another create call for an object of the same kind.
+VARIANTS = (DATA_SOURCE_FROM_REDSHIFT, DATA_SOURCE_FROM_RDS)

@@ -22,6 +22,7 @@ import pytest  # noqa: E402
 
 from amazon_ml_emulator import Emulator, datasets  # noqa: E402
 from amazon_ml_emulator.testing.dag_runner import migrated_home  # noqa: E402
+from tests.databases import breast_cancer_tables, rds, redshift  # noqa: E402, F401 - fixtures of every test folder
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 BUCKET = "provider-tests"

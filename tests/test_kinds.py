@@ -6,8 +6,8 @@ import pytest
 from botocore import xform_name
 
 from airflow_ml_provider.exceptions import EntityFailedError
-from airflow_ml_provider.get_provider_info import get_provider_info
-from airflow_ml_provider.kinds import KINDS, _load
+from airflow_ml_provider.get_provider_info import ENDPOINT_OPERATORS, get_provider_info
+from airflow_ml_provider.kinds import KINDS, VARIANTS, _load
 from airflow_ml_provider.links.machine_learning import MachineLearningConsoleLink
 
 
@@ -49,5 +49,30 @@ def test_airflow_learns_every_kind_from_the_table():
     info = get_provider_info()
     for section, attribute in (("operators", "operator"), ("sensors", "sensor"), ("triggers", "trigger")):
         modules = info[section][0]["python-modules"]
-        assert [getattr(kind, attribute).rpartition(".")[0] for kind in KINDS] == modules
+        extra = [path.rpartition(".")[0] for path in ENDPOINT_OPERATORS] if section == "operators" else []
+        assert [getattr(kind, attribute).rpartition(".")[0] for kind in KINDS] + list(
+            dict.fromkeys(extra)
+        ) == modules
     assert info["extra-links"] == [kind.link for kind in KINDS]
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=lambda variant: variant.create_operation)
+def test_a_variant_creates_with_its_own_call_and_is_otherwise_its_kind(variant):
+    (kind,) = [kind for kind in KINDS if kind.name == variant.name]
+    calls = []
+
+    class Client:
+        def __getattr__(self, name):
+            return lambda **kwargs: calls.append(name) or {variant.id_key: "x"}
+
+    variant.create(Client(), {variant.id_key: "x"})
+    assert calls == [xform_name(variant.create_operation)]
+    assert _load(variant.operator).kind is variant
+    assert (variant.get, variant.delete, variant.sensor, variant.trigger, variant.link) == (
+        kind.get,
+        kind.delete,
+        kind.sensor,
+        kind.trigger,
+        kind.link,
+    )
+    assert variant.identity is not kind.identity

@@ -21,9 +21,15 @@ from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
-from airflow_ml_provider.exceptions import BatchPredictionFailedError, ServiceRejectedError
+from airflow_ml_provider.exceptions import BatchPredictionFailedError, ServiceRejectedError, WaitTimeoutError
 from airflow_ml_provider.kinds import BATCH_PREDICTION, EntityKind
 from airflow_ml_provider.utils.entities import identity_differences, identity_digest
+from airflow_ml_provider.utils.realtime import (
+    endpoint_reached,
+    endpoint_status,
+    predict_record,
+    ready_endpoint_url,
+)
 from airflow_ml_provider.utils.status import COMPLETED, Outcome, outcome_of
 from airflow_ml_provider.utils.validation import MAX_GENERATIONS, retry_entity_id
 from airflow_ml_provider.waiting import (
@@ -585,6 +591,77 @@ class MachineLearningHook(AwsGenericHook):
     async def describe_batch_predictions_async(self, shared: SharedClient, **filters: Any) -> dict[str, Any]:
         """Call ``DescribeBatchPredictions`` once (one page) on the shared client."""
         return await shared.call(lambda client: client.describe_batch_predictions(**filters))
+
+    # -- real-time endpoints -----------------------------------------------------------------
+
+    def get_endpoint_info(self, ml_model_id: str) -> dict[str, Any]:
+        """The ``EndpointInfo`` that ``GetMLModel`` reports for the model's real-time endpoint."""
+        with self._service_call("GetMLModel"):
+            response = self.conn.get_ml_model(MLModelId=ml_model_id)
+        return json_safe(response.get("EndpointInfo") or {})
+
+    def create_realtime_endpoint(self, ml_model_id: str) -> dict[str, Any]:
+        """Call ``CreateRealtimeEndpoint`` and return its ``RealtimeEndpointInfo`` (status UPDATING at first)."""
+        with self._service_call("CreateRealtimeEndpoint"):
+            response = self.conn.create_realtime_endpoint(MLModelId=ml_model_id)
+        return json_safe(response["RealtimeEndpointInfo"])
+
+    def delete_realtime_endpoint(self, ml_model_id: str) -> dict[str, Any]:
+        """Call ``DeleteRealtimeEndpoint`` and return its ``RealtimeEndpointInfo``."""
+        with self._service_call("DeleteRealtimeEndpoint"):
+            response = self.conn.delete_realtime_endpoint(MLModelId=ml_model_id)
+        return json_safe(response["RealtimeEndpointInfo"])
+
+    def wait_for_realtime_endpoint(
+        self, ml_model_id: str, status: str, delay: float, max_attempts: int
+    ) -> dict[str, Any]:
+        """
+        Poll ``GetMLModel`` until the model's endpoint is ``status`` (READY or NONE); return its ``EndpointInfo``.
+
+        A throttled or failed poll counts as an attempt, so the wait always ends.
+
+        :raises RealtimeEndpointFailedError: the endpoint FAILED or reported an unknown status.
+        :raises WaitTimeoutError: ``max_attempts`` polls did not see ``status``.
+        """
+        info: dict[str, Any] = {}
+        for attempt in range(max_attempts):
+            if attempt:
+                time.sleep(delay)
+            try:
+                info = self.get_endpoint_info(ml_model_id)
+            except CALL_ERRORS as error:
+                code, message = describe_call_error(error)
+                if not is_retryable(code):
+                    raise
+                self.log.warning("Polling the endpoint of %s failed (%s: %s)", ml_model_id, code, message)
+                continue
+            if endpoint_reached(ml_model_id, info, status):
+                return info
+        raise WaitTimeoutError(
+            "Real-time endpoint of ML model",
+            ml_model_id,
+            endpoint_status(info) if info else None,
+            f"not {status} after {max_attempts} polls {delay}s apart",
+        )
+
+    def predict(
+        self, ml_model_id: str, record: Mapping[str, Any], predict_endpoint: str | None = None
+    ) -> dict[str, Any]:
+        """
+        Call ``Predict`` for one record on the model's real-time endpoint; return the ``Prediction``.
+
+        :param ml_model_id: The model, which must have a READY real-time endpoint.
+        :param record: Attribute names to values; numbers and booleans are sent as text, None as missing.
+        :param predict_endpoint: The endpoint's URL; read from the model's ``EndpointInfo`` when not given.
+        """
+        values = predict_record(record)
+        if predict_endpoint is None:
+            predict_endpoint = ready_endpoint_url(ml_model_id, self.get_endpoint_info(ml_model_id))
+        with self._service_call("Predict"):
+            response = self.conn.predict(
+                MLModelId=ml_model_id, Record=values, PredictEndpoint=predict_endpoint
+            )
+        return json_safe(response["Prediction"])
 
 
 def _describe_differences(differences: Mapping[str, tuple[Any, Any]]) -> str:

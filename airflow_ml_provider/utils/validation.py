@@ -215,3 +215,21 @@ def exactly_one(**fields: Any) -> None:
     if len(given) != 1:
         names = " or ".join(fields)
         raise InvalidParameterError(names, given or None, f"give exactly one of {names}")
+
+
+def validate_string(
+    field: str, value: Any, least: int, most: int, pattern: re.Pattern[str] | None = None
+) -> str:
+    """Return ``value`` if it is a string of ``least``-``most`` characters matching ``pattern``, else raise."""
+    if not isinstance(value, str) or not least <= len(value) <= most:
+        raise InvalidParameterError(field, value, f"must be a string of {least}-{most} characters")
+    if pattern is not None and not pattern.fullmatch(value):
+        raise InvalidParameterError(field, value, f"must match the pattern {pattern.pattern}")
+    return value
+
+
+def validate_string_list(field: str, value: Any, least: int, most: int) -> list[str]:
+    """Return ``value`` if it is a non-empty list of strings of ``least``-``most`` characters, else raise."""
+    if not isinstance(value, list | tuple) or not value:
+        raise InvalidParameterError(field, value, "must be a non-empty list of strings")
+    return [validate_string(field, item, least, most) for item in value]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -9,6 +10,7 @@ import pytest
 
 from amazon_ml_emulator import datasets
 from tests.conftest import CREDENTIALS, wait_for_status
+from tests.example_dags.database_pipeline import database_connection
 
 DOCUMENTED_BUCKET = "my-bucket"
 
@@ -40,3 +42,18 @@ def documented_objects(ml_client: Any, ml_emulator: Any) -> dict[str, str]:
     job = wait_for_status(lambda: ml_client.get_batch_prediction(BatchPredictionId="churn-scores-20261126"))
     assert job == "COMPLETED"
     return {"ml_model_id": "churn-model", "data_source_id": "customers"}
+
+
+@pytest.fixture
+def documented_databases(
+    ml_emulator: Any, redshift: Any, rds: Any, breast_cancer_tables: dict[str, Any]
+) -> Iterator[dict[str, str]]:
+    """Cluster ``analytics`` and instance ``orders-db`` with their tables; the connections as environment."""
+    ml_emulator.configure(
+        redshift_clusters={"analytics": redshift.address}, rds_instances={"orders-db": rds.address}
+    )
+    yield {
+        "AIRFLOW_CONN_REDSHIFT_DEFAULT": database_connection(),
+        "AIRFLOW_CONN_RDS_DEFAULT": database_connection(),
+    }
+    ml_emulator.configure(redshift_clusters={}, rds_instances={})

@@ -62,8 +62,11 @@ def test_the_pages_hold_python_snippets_of_both_kinds():
 @pytest.mark.timeout(900)  # up to two DAG runs, on a machine that may be busy
 @pytest.mark.parametrize("block", [b for b in PYTHON_BLOCKS if b.dag_ids], ids=str)
 def test_dag_snippet_runs_under_airflow_dags_test(
-    block, documented_objects, emulator, airflow_template, tmp_path
+    block, documented_objects, emulator, airflow_template, tmp_path, request
 ):
+    # Snippets that read a database get the documented servers and their connections.
+    reads_a_database = any(name in block.code for name in ("FromRedshiftOperator", "FromRDSOperator"))
+    environment = request.getfixturevalue("documented_databases") if reads_a_database else {}
     dags_folder = tmp_path / "dags"
     dags_folder.mkdir()
     (dags_folder / "snippet.py").write_text(block.code)
@@ -73,6 +76,7 @@ def test_dag_snippet_runs_under_airflow_dags_test(
             home=migrated_home(airflow_template, tmp_path / f"home-{dag_id}"),
             dags_folder=dags_folder,
             connection_json=emulator.connection_json(),
+            extra_environment=environment,
             timeout=300,
         )
         assert result.task_states, f"{block}: DAG {dag_id} did not run:\n{result.output[-4000:]}"

@@ -11,25 +11,13 @@ from botocore.exceptions import ClientError
 
 from amazon_ml_emulator import Emulator
 from amazon_ml_emulator.datasets import TINY_SCHEMA
+from tests.databases import DATABASE, PASSWORD, USER, DatabaseServer
 
-from .databases import DATABASE, PASSWORD, USER, DatabaseServer, mariadb_server, postgresql_server
 from .helpers import BUCKET, new_id
 
 ROLE_ARN = "arn:aws:iam::123456789012:role/AmazonMLRole"
 QUERY = "SELECT x, label FROM observations ORDER BY x"
 STAGING = f"s3://{BUCKET}/staging/"
-
-
-@pytest.fixture(scope="module")
-def redshift() -> Iterator[DatabaseServer]:
-    with postgresql_server() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def rds() -> Iterator[DatabaseServer]:
-    with mariadb_server() as server:
-        yield server
 
 
 @pytest.fixture

@@ -8,6 +8,8 @@ import subprocess
 
 import pytest
 
+from airflow_ml_provider.hooks.machine_learning import MachineLearningHook
+from airflow_ml_provider.kinds import BATCH_PREDICTION, DATA_SOURCE, EVALUATION, ML_MODEL
 from amazon_ml_emulator import datasets
 from amazon_ml_emulator.testing.dag_runner import (
     airflow_command,
@@ -16,6 +18,10 @@ from amazon_ml_emulator.testing.dag_runner import (
     run_dag_test,
 )
 from tests.conftest import BUCKET, REPOSITORY
+from tests.example_dags.database_pipeline import run_database_pipeline
+
+# The cost-allocation tags example_database_pipeline puts on every object it creates.
+EXAMPLE_TAGS = {"project": "breast-cancer-screening", "cost-center": "ml-research"}
 
 
 def asset_events(home):
@@ -160,3 +166,51 @@ def test_mapped_predictions_publish_an_asset_the_consumer_reads(
     assert set(counts) <= job_ids
     assert len(counts) == 1
     assert 0 < next(iter(counts.values())) < int(binary_model["record_count"])
+
+
+@pytest.mark.system
+def test_example_database_pipeline_trains_on_redshift_scores_rds_and_deploys(
+    emulator, redshift, rds, s3_client, breast_cancer_tables, examples_template, tmp_path
+):
+    emulator.reset_call_counts()
+    result = run_database_pipeline(
+        emulator, redshift, rds, s3_client, breast_cancer_tables, examples_template, tmp_path / "airflow"
+    )
+    assert result.succeeded, result.output[-4000:]
+    hook = MachineLearningHook()
+    ml_model_id = result.xcoms[("train_model", "return_value")]
+    sensed = result.xcoms[("wait_for_batch_prediction", "return_value")]
+    rows = list(hook.iter_results(sensed))
+    prediction = result.xcoms[("predict_one_patient", "return_value")]
+
+    assert result.xcoms[("wait_for_evaluation", "return_value")] >= 0.9
+    assert sensed["total_record_count"] == len(breast_cancer_tables["new_patients"])
+    diagnoses = sorted(breast_cancer_tables["new_patients"], key=lambda row: (row[0], row[1]))
+    assert [row["trueLabel"] for row in rows] == [str(row[-1]) for row in diagnoses]
+    assert sum(row["bestAnswer"] == row["trueLabel"] for row in rows) / len(rows) > 0.85
+    # The record asked about is the first the batch prediction scored: both answers agree.
+    assert prediction["predictedLabel"] == rows[0]["bestAnswer"]
+    assert prediction["predictedScores"][prediction["predictedLabel"]] == pytest.approx(
+        float(rows[0]["score"]), rel=1e-6
+    )
+    assert f"Model {ml_model_id} predicts {prediction['predictedLabel']}" in result.output
+    assert result.xcoms[("deploy_model", "endpoint_url")] == emulator.endpoint_url
+    assert hook.get_endpoint_info(ml_model_id)["EndpointStatus"] == "READY"
+    created = {
+        task_id: (kind, result.xcoms[(task_id, "return_value")])
+        for task_id, kind in (
+            ("create_training_data_source", DATA_SOURCE),
+            ("create_evaluation_data_source", DATA_SOURCE),
+            ("create_new_patients_data_source", DATA_SOURCE),
+            ("train_model", ML_MODEL),
+            ("evaluate_model", EVALUATION),
+            ("create_batch_prediction", BATCH_PREDICTION),
+        )
+    }
+    for task_id, (kind, entity_id) in created.items():
+        tags = hook.get_tags(kind, entity_id)
+        assert tags.items() >= EXAMPLE_TAGS.items(), (task_id, tags)
+    counts = emulator.call_counts()
+    assert (counts["CreateDataSourceFromRedshift"], counts["CreateDataSourceFromRDS"]) == (2, 1)
+    assert counts["CreateRealtimeEndpoint"] == counts["Predict"] == 1
+    hook.delete_realtime_endpoint(ml_model_id)

@@ -1,4 +1,4 @@
-"""The connection's secret never shows in task logs, component logs, XComs, rendered template fields or the database."""
+"""Connection secrets (AWS and database passwords) never show in logs, XComs, rendered template fields or the database."""
 
 from __future__ import annotations
 
@@ -11,6 +11,9 @@ import pytest
 
 from amazon_ml_emulator import Emulator
 from amazon_ml_emulator.testing.dag_runner import migrated_home, run_dag_test
+from tests.databases import PASSWORD as DATABASE_PASSWORD
+from tests.databases import DatabaseServer
+from tests.example_dags.database_pipeline import run_database_pipeline
 from tests.system.conftest import CANARY_SECRET, Figures
 from tests.system.stack import REPOSITORY, AirflowStack
 
@@ -90,6 +93,48 @@ def test_secret_never_appears_in_airflow_dags_test_output_or_its_database(
     assert CANARY_SECRET not in dump
     figures.record(
         "secret_in_dags_test",
+        output_characters=len(result.output),
+        files_searched=sum(1 for path in home.rglob("*") if path.is_file()),
+        database_rows_searched=dump.count("\n") + 1,
+        occurrences=0,
+    )
+
+
+@pytest.mark.timeout(400)
+def test_database_password_never_appears_in_a_database_pipeline_run(
+    ml_emulator: Emulator,
+    redshift: DatabaseServer,
+    rds: DatabaseServer,
+    s3_client: Any,
+    breast_cancer_tables: dict[str, Any],
+    airflow_template: Path,
+    tmp_path: Path,
+    figures: Figures,
+) -> None:
+    # The Redshift and RDS connections hold the database password; the data sources are created with it.
+    connection = json.loads(ml_emulator.connection_json())
+    connection["password"] = CANARY_SECRET
+    home = tmp_path / "home"
+    result = run_database_pipeline(
+        ml_emulator,
+        redshift,
+        rds,
+        s3_client,
+        breast_cancer_tables,
+        airflow_template,
+        home,
+        connection_json=json.dumps(connection),
+    )
+    assert result.succeeded, result.output[-3000:]
+    dump = sqlite_dump(home / "airflow.db")
+    assert "rendered_task_instance_fields: " in dump
+    assert "CreateDataSourceFromRedshiftOperator" in dump
+    for secret in (DATABASE_PASSWORD, CANARY_SECRET):
+        assert secret not in result.output
+        assert files_holding(home, secret) == []
+        assert secret not in dump
+    figures.record(
+        "database_password_in_dags_test",
         output_characters=len(result.output),
         files_searched=sum(1 for path in home.rglob("*") if path.is_file()),
         database_rows_searched=dump.count("\n") + 1,

@@ -1,5 +1,5 @@
 """Private database servers for the Redshift and RDS data sources: PostgreSQL and MariaDB, password-protected,
-each in a temporary folder on a free port, with a table of the tiny data set."""
+each in a temporary folder on a free port, with a table of the tiny data set; tables can be added."""
 
 from __future__ import annotations
 
@@ -9,13 +9,16 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg2
 import pymysql
+import pytest
 
+from amazon_ml_emulator import datasets
 from tests.system.stack import free_port, postgres_bin_dir
 
 USER = "analyst"
@@ -31,6 +34,29 @@ class DatabaseServer:
 
     address: str
     version: str
+
+    def connect(self) -> Any:
+        """A connection to :data:`DATABASE` as :data:`USER`, with the driver of the server's engine."""
+        host, port = self.address.split(":")
+        if self.version.startswith("PostgreSQL"):
+            return psycopg2.connect(host=host, port=int(port), user=USER, password=PASSWORD, dbname=DATABASE)
+        return pymysql.connect(host=host, port=int(port), user=USER, password=PASSWORD, database=DATABASE)
+
+    def create_table(
+        self, table: str, columns: Sequence[tuple[str, str]], rows: Sequence[Sequence[Any]]
+    ) -> None:
+        """Create ``table`` with ``columns`` (name, SQL type) and insert ``rows``, in one transaction."""
+        connection = self.connect()
+        try:
+            cursor = connection.cursor()
+            cursor.execute(f"CREATE TABLE {table} ({', '.join(f'{name} {kind}' for name, kind in columns)})")
+            cursor.executemany(
+                f"INSERT INTO {table} VALUES ({', '.join(['%s'] * len(columns))})",
+                [tuple(row) for row in rows],
+            )
+            connection.commit()
+        finally:
+            connection.close()
 
 
 def _as_postgres(command: list[str]) -> list[str]:
@@ -163,3 +189,34 @@ def _wait_for_mariadb(socket_path: Path, process: subprocess.Popen[bytes]) -> py
             if process.poll() is not None or time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
+
+
+@pytest.fixture(scope="session")
+def redshift() -> Iterator[DatabaseServer]:
+    """A PostgreSQL server standing in for a Redshift cluster, for the whole session."""
+    with postgresql_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def rds() -> Iterator[DatabaseServer]:
+    """A MariaDB server standing in for an RDS instance, for the whole session."""
+    with mariadb_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def breast_cancer_tables(redshift: DatabaseServer, rds: DatabaseServer) -> dict[str, Any]:
+    """
+    scikit-learn's breast cancer data in the databases: half as Redshift's ``patients`` (the history),
+    the other half as RDS's ``new_patients`` (to score; the diagnosis kept for checking).
+    """
+    csv_bytes, schema = datasets.make_dataset("breast_cancer")
+    header, *lines = csv_bytes.decode().splitlines()
+    names = header.split(",")
+    rows = [[float(value) for value in line.split(",")[:-1]] + [int(line.split(",")[-1])] for line in lines]
+    for server, numeric in ((redshift, "double precision"), (rds, "DOUBLE")):
+        columns = [(name, numeric) for name in names[:-1]] + [(names[-1], "integer")]
+        table, part = ("patients", rows[::2]) if server is redshift else ("new_patients", rows[1::2])
+        server.create_table(table, columns, part)
+    return {"schema": schema, "names": names, "history": rows[::2], "new_patients": rows[1::2]}
