@@ -21,6 +21,8 @@ CONSTRAINTS = REPOSITORY / "constraints"
 ENVIRONMENTS = REPOSITORY / ".matrix"
 RESULTS = REPOSITORY / "build" / "matrix" / "results.json"
 UV = [sys.executable, "-m", "uv"]
+# The local service the tests talk to: a workspace member, its own distribution.
+EMULATOR = "amazon-ml-emulator"
 
 # The provider's own tests; the emulator's tests and the real-stack system tests run in the main environment.
 PROVIDER_TESTS = (
@@ -82,7 +84,12 @@ def pyenv_python(version: str) -> str:
 
 
 def compile_lock(cell: Cell) -> None:
-    """Resolve the lowest direct dependencies of the provider (with its test extras) under the cell's bounds."""
+    """
+    Resolve the lowest direct dependencies of the provider, its extras and its tools under the cell's bounds.
+
+    The emulator, a workspace member, is left out of the lock (its path would be absolute) but its own
+    requirements are resolved into it; the cell installs it editable beside the provider.
+    """
     assert cell.lock is not None
     overrides = CONSTRAINTS / f"{cell.lock}.overrides"
     command = [
@@ -91,8 +98,9 @@ def compile_lock(cell: Cell) -> None:
         "compile",
         "pyproject.toml",
         f"constraints/{cell.lock}.in",
-        "--extra=emulator",
-        "--extra=dev",
+        "--all-extras",
+        "--group=dev",
+        f"--no-emit-package={EMULATOR}",
         "--resolution=lowest-direct",
         f"--python={pyenv_python(cell.python)}",
         f"--output-file=constraints/{cell.lock}.txt",
@@ -116,8 +124,9 @@ def install(cell: Cell) -> None:
     target = f"--python={cell.interpreter}"
     lock = CONSTRAINTS / f"{cell.lock}.txt"
     subprocess.run([*UV, "pip", "sync", "--quiet", target, str(lock)], cwd=REPOSITORY, check=True)
+    editable = ["-e", ".", "-e", "emulator"]
     subprocess.run(
-        [*UV, "pip", "install", "--quiet", "--no-deps", target, "-e", "."], cwd=REPOSITORY, check=True
+        [*UV, "pip", "install", "--quiet", "--no-deps", target, *editable], cwd=REPOSITORY, check=True
     )
 
 
