@@ -102,6 +102,8 @@ def compile_lock(cell: Cell) -> None:
         "--group=dev",
         f"--no-emit-package={EMULATOR}",
         "--resolution=lowest-direct",
+        # The lock's own earlier pins are no preference: the floors must come out the same from scratch.
+        "--upgrade",
         f"--python={pyenv_python(cell.python)}",
         f"--output-file=constraints/{cell.lock}.txt",
         "--quiet",
@@ -135,6 +137,8 @@ def run_tests(cell: Cell, arguments: list[str]) -> int:
     log_path = RESULTS.parent / f"{cell.name}.log"
     deselected = [] if cell.everything else [f"--deselect={test}" for test in HEAVY_TESTS]
     command = [str(cell.interpreter), "-m", "pytest", *PROVIDER_TESTS, *deselected, "-p", "no:cacheprovider"]
+    # The slowest tests of each cell in its log, to keep the matrix within CI's budget.
+    command.append("--durations=20")
     command += arguments
     with log_path.open("w") as log:
         completed = subprocess.run(command, cwd=REPOSITORY, stdout=log, stderr=subprocess.STDOUT, check=False)

@@ -44,9 +44,9 @@ class TaskInstanceStub:
 
 class OutletEventsStub(dict):
     """
-    The context's outlet events, one accessor per asset, keyed by the asset's URI as Airflow keys them by its identity.
+    The context's outlet events: one accessor per asset, keyed by its URI as Airflow keys them by identity.
 
-    Assets are not hashable on every Airflow version (the Task SDK's first release), so the asset itself cannot be the key.
+    The Task SDK's first releases (Airflow 3.0) define assets without a hash: an asset cannot be the key.
     """
 
     def __getitem__(self, asset: Any) -> Any:
