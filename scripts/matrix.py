@@ -12,7 +12,9 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +22,7 @@ REPOSITORY = Path(__file__).resolve().parents[1]
 CONSTRAINTS = REPOSITORY / "constraints"
 ENVIRONMENTS = REPOSITORY / ".matrix"
 RESULTS = REPOSITORY / "build" / "matrix" / "results.json"
+RESULTS_LOCK = threading.Lock()
 UV = [sys.executable, "-m", "uv"]
 # The local service the tests talk to: a workspace member, its own distribution.
 EMULATOR = "amazon-ml-emulator"
@@ -102,8 +105,6 @@ def compile_lock(cell: Cell) -> None:
         "--group=dev",
         f"--no-emit-package={EMULATOR}",
         "--resolution=lowest-direct",
-        # The lock's own earlier pins are no preference: the floors must come out the same from scratch.
-        "--upgrade",
         f"--python={pyenv_python(cell.python)}",
         f"--output-file=constraints/{cell.lock}.txt",
         "--quiet",
@@ -159,36 +160,43 @@ def versions(cell: Cell) -> dict[str, str]:
     return json.loads(completed.stdout)
 
 
-def run(cells: list[Cell], arguments: list[str]) -> int:
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    failed = 0
-    for cell in cells:
-        started = time.monotonic()
-        install(cell)
-        installed = time.monotonic()
-        print(f"{cell.name}: {versions(cell)}", flush=True)
-        returncode = run_tests(cell, arguments)
-        finished = time.monotonic()
+def run_cell(cell: Cell, arguments: list[str]) -> bool:
+    """Install and test one cell; record its versions, result and times in ``build/matrix/results.json``."""
+    started = time.monotonic()
+    install(cell)
+    installed = time.monotonic()
+    print(f"{cell.name}: {versions(cell)}", flush=True)
+    returncode = run_tests(cell, arguments)
+    finished = time.monotonic()
+    with RESULTS_LOCK:
+        # Read again: cells that ended meanwhile, here or in another command, keep their results.
+        results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
         results[cell.name] = {
             **versions(cell),
             "passed": returncode == 0,
             "install_seconds": round(installed - started, 1),
             "test_seconds": round(finished - installed, 1),
         }
-        failed += returncode != 0
         RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-        print(
-            f"{cell.name}: {'passed' if returncode == 0 else 'FAILED'} in {finished - started:.0f} s",
-            flush=True,
-        )
-    return 1 if failed else 0
+    print(
+        f"{cell.name}: {'passed' if returncode == 0 else 'FAILED'} in {finished - started:.0f} s", flush=True
+    )
+    return returncode == 0
+
+
+def run(cells: list[Cell], arguments: list[str], jobs: int) -> int:
+    """Run the cells, ``jobs`` at a time: each spends most of its time waiting on Airflow and the emulator."""
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        passed = list(pool.map(lambda cell: run_cell(cell, arguments), cells))
+    return 0 if all(passed) else 1
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("action", choices=("lock", "run"))
     parser.add_argument("cells", nargs="*", help="cell names (default: all)")
+    parser.add_argument("--jobs", type=int, default=len(CELLS), help="cells run at once (default: all)")
     parser.add_argument("--pytest", nargs=argparse.REMAINDER, default=[], help="more pytest arguments")
     options = parser.parse_args()
     by_name = {cell.name: cell for cell in CELLS}
@@ -201,7 +209,7 @@ def main() -> int:
             if cell.lock is not None:
                 compile_lock(cell)
         return 0
-    return run(cells, options.pytest)
+    return run(cells, options.pytest, options.jobs)
 
 
 if __name__ == "__main__":
