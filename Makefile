@@ -31,10 +31,13 @@ docs: install
 package: install
 	UV="$(UV)" bash scripts/check-package.sh
 
-# The main environment's whole suite: unit tests, the emulator's, the docs' snippets and the real-stack
-# system tests on LocalExecutor. The distributed deployment and the version matrix have targets of their own.
+# Everything CI runs. The main environment's whole suite: unit tests, the emulator's, the docs' snippets, the
+# real-stack system tests on LocalExecutor and on CeleryExecutor with two triggerers; then each cell of the
+# version matrix in its own virtualenv (the Pythons it names come from pyenv), two at a time: on two cores,
+# more at once push the tests' 2-3 s timing bounds over.
 test: lint docs package system-deps
-	$(RUN) pytest --ignore=tests/system/test_distributed.py
+	$(RUN) pytest
+	$(PYTHON) scripts/matrix.py run --jobs 2
 
 # The inner loop: the main environment only, without the tests that start Airflow processes.
 test-fast: lint

@@ -12,7 +12,9 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +22,10 @@ REPOSITORY = Path(__file__).resolve().parents[1]
 CONSTRAINTS = REPOSITORY / "constraints"
 ENVIRONMENTS = REPOSITORY / ".matrix"
 RESULTS = REPOSITORY / "build" / "matrix" / "results.json"
+RESULTS_LOCK = threading.Lock()
 UV = [sys.executable, "-m", "uv"]
+# The local service the tests talk to: a workspace member, its own distribution.
+EMULATOR = "amazon-ml-emulator"
 
 # The provider's own tests; the emulator's tests and the real-stack system tests run in the main environment.
 PROVIDER_TESTS = (
@@ -82,7 +87,12 @@ def pyenv_python(version: str) -> str:
 
 
 def compile_lock(cell: Cell) -> None:
-    """Resolve the lowest direct dependencies of the provider (with its test extras) under the cell's bounds."""
+    """
+    Resolve the lowest direct dependencies of the provider, its extras and its tools under the cell's bounds.
+
+    The emulator, a workspace member, is left out of the lock (its path would be absolute) but its own
+    requirements are resolved into it; the cell installs it editable beside the provider.
+    """
     assert cell.lock is not None
     overrides = CONSTRAINTS / f"{cell.lock}.overrides"
     command = [
@@ -91,8 +101,9 @@ def compile_lock(cell: Cell) -> None:
         "compile",
         "pyproject.toml",
         f"constraints/{cell.lock}.in",
-        "--extra=emulator",
-        "--extra=dev",
+        "--all-extras",
+        "--group=dev",
+        f"--no-emit-package={EMULATOR}",
         "--resolution=lowest-direct",
         f"--python={pyenv_python(cell.python)}",
         f"--output-file=constraints/{cell.lock}.txt",
@@ -116,8 +127,9 @@ def install(cell: Cell) -> None:
     target = f"--python={cell.interpreter}"
     lock = CONSTRAINTS / f"{cell.lock}.txt"
     subprocess.run([*UV, "pip", "sync", "--quiet", target, str(lock)], cwd=REPOSITORY, check=True)
+    editable = ["-e", ".", "-e", "emulator"]
     subprocess.run(
-        [*UV, "pip", "install", "--quiet", "--no-deps", target, "-e", "."], cwd=REPOSITORY, check=True
+        [*UV, "pip", "install", "--quiet", "--no-deps", target, *editable], cwd=REPOSITORY, check=True
     )
 
 
@@ -126,6 +138,8 @@ def run_tests(cell: Cell, arguments: list[str]) -> int:
     log_path = RESULTS.parent / f"{cell.name}.log"
     deselected = [] if cell.everything else [f"--deselect={test}" for test in HEAVY_TESTS]
     command = [str(cell.interpreter), "-m", "pytest", *PROVIDER_TESTS, *deselected, "-p", "no:cacheprovider"]
+    # The slowest tests of each cell in its log, to keep the matrix within CI's budget.
+    command.append("--durations=20")
     command += arguments
     with log_path.open("w") as log:
         completed = subprocess.run(command, cwd=REPOSITORY, stdout=log, stderr=subprocess.STDOUT, check=False)
@@ -146,36 +160,43 @@ def versions(cell: Cell) -> dict[str, str]:
     return json.loads(completed.stdout)
 
 
-def run(cells: list[Cell], arguments: list[str]) -> int:
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    failed = 0
-    for cell in cells:
-        started = time.monotonic()
-        install(cell)
-        installed = time.monotonic()
-        print(f"{cell.name}: {versions(cell)}", flush=True)
-        returncode = run_tests(cell, arguments)
-        finished = time.monotonic()
+def run_cell(cell: Cell, arguments: list[str]) -> bool:
+    """Install and test one cell; record its versions, result and times in ``build/matrix/results.json``."""
+    started = time.monotonic()
+    install(cell)
+    installed = time.monotonic()
+    print(f"{cell.name}: {versions(cell)}", flush=True)
+    returncode = run_tests(cell, arguments)
+    finished = time.monotonic()
+    with RESULTS_LOCK:
+        # Read again: cells that ended meanwhile, here or in another command, keep their results.
+        results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
         results[cell.name] = {
             **versions(cell),
             "passed": returncode == 0,
             "install_seconds": round(installed - started, 1),
             "test_seconds": round(finished - installed, 1),
         }
-        failed += returncode != 0
         RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-        print(
-            f"{cell.name}: {'passed' if returncode == 0 else 'FAILED'} in {finished - started:.0f} s",
-            flush=True,
-        )
-    return 1 if failed else 0
+    print(
+        f"{cell.name}: {'passed' if returncode == 0 else 'FAILED'} in {finished - started:.0f} s", flush=True
+    )
+    return returncode == 0
+
+
+def run(cells: list[Cell], arguments: list[str], jobs: int) -> int:
+    """Run the cells, ``jobs`` at a time: each spends most of its time waiting on Airflow and the emulator."""
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        passed = list(pool.map(lambda cell: run_cell(cell, arguments), cells))
+    return 0 if all(passed) else 1
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("action", choices=("lock", "run"))
     parser.add_argument("cells", nargs="*", help="cell names (default: all)")
+    parser.add_argument("--jobs", type=int, default=len(CELLS), help="cells run at once (default: all)")
     parser.add_argument("--pytest", nargs=argparse.REMAINDER, default=[], help="more pytest arguments")
     options = parser.parse_args()
     by_name = {cell.name: cell for cell in CELLS}
@@ -188,7 +209,7 @@ def main() -> int:
             if cell.lock is not None:
                 compile_lock(cell)
         return 0
-    return run(cells, options.pytest)
+    return run(cells, options.pytest, options.jobs)
 
 
 if __name__ == "__main__":

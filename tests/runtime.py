@@ -42,6 +42,17 @@ class TaskInstanceStub:
         return self.xcoms.get(key)
 
 
+class OutletEventsStub(dict):
+    """
+    The context's outlet events: one accessor per asset, keyed by its URI as Airflow keys them by identity.
+
+    The Task SDK's first releases (Airflow 3.0) define assets without a hash: an asset cannot be the key.
+    """
+
+    def __getitem__(self, asset: Any) -> Any:
+        return self.setdefault(asset.uri, SimpleNamespace(extra={}))
+
+
 # When the DAG run of every stub context started; a run created anew under the same run ID starts later.
 RUN_STARTED = datetime(2026, 11, 28, 6, 0, tzinfo=timezone.utc)
 

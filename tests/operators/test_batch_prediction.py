@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections import defaultdict
-from types import SimpleNamespace
 
 import pytest
 from airflow.providers.common.compat.sdk import TaskDeferred
@@ -16,7 +14,7 @@ from airflow_ml_provider.kinds import BATCH_PREDICTION
 from airflow_ml_provider.triggers.batch_prediction import BatchPredictionTrigger
 from airflow_ml_provider.utils.validation import derive_entity_id
 from tests.conftest import BUCKET
-from tests.runtime import context_for, resume_after_deferral, worker_dies
+from tests.runtime import OutletEventsStub, context_for, resume_after_deferral, worker_dies
 
 
 @pytest.fixture
@@ -219,7 +217,7 @@ def test_a_waiting_operator_tells_its_outlet_asset_where_the_results_are(operato
 
     predictions = Asset(f"s3://{BUCKET}/asset/")
     context = context_for(run_id=run_id())
-    context["outlet_events"] = defaultdict(lambda: SimpleNamespace(extra={}))
+    context["outlet_events"] = OutletEventsStub()
     operator = operator_for(
         output_uri=f"s3://{BUCKET}/asset/",
         wait_for_completion=True,

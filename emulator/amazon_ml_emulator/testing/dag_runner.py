@@ -121,6 +121,13 @@ def read_dag_run(home: Path, dag_id: str) -> dict[str, Any]:
     }
 
 
+def is_serialized(home: Path, dag_id: str) -> bool:
+    """Whether ``home``'s metadata database holds ``dag_id``, as a DAG processor or ``dags reserialize`` left it."""
+    with sqlite3.connect(home / DATABASE) as database:
+        row = database.execute("SELECT 1 FROM serialized_dag WHERE dag_id = ? LIMIT 1", (dag_id,)).fetchone()
+    return row is not None
+
+
 def run_dag_test(
     dag_id: str,
     *,
@@ -143,8 +150,12 @@ def run_dag_test(
     :param timeout: Seconds before the run is killed.
     """
     environment = {**airflow_environment(home, dags_folder, connection_json), **(extra_environment or {})}
-    command = airflow_command("dags", "test", dag_id, "--conf", json.dumps(conf or {}))
     log_path = home / "dags-test.log"
+    if not is_serialized(home, dag_id):
+        # Airflow 3.0's ``dags test`` reads the DAG from the database, where no DAG processor put it.
+        reserialize = airflow_command("dags", "reserialize")
+        subprocess.run(reserialize, env=environment, check=True, capture_output=True, timeout=timeout)  # noqa: S603
+    command = airflow_command("dags", "test", dag_id, "--conf", json.dumps(conf or {}))
     # Output goes to a file, not a pipe: task processes that outlive a killed run must not hang us.
     with log_path.open("w") as log:
         completed = subprocess.run(  # noqa: S603 - this interpreter's airflow, arguments built above
