@@ -200,6 +200,18 @@ def test_a_retry_with_a_changed_parameter_after_a_death_before_the_tags_names_it
     assert "CreateDataSourceFromRedshift" not in databases.call_counts()
 
 
+def test_a_retry_with_another_staging_location_names_only_that_field(databases):
+    identity = task_identity()
+    first_try_dies_after_creating("redshift", identity, "mark_succeeded")
+    with pytest.raises(ServiceRejectedError, match="S3StagingLocation") as error:
+        operator(
+            "redshift", wait_for_completion=False, s3_staging_location=f"s3://{BUCKET}/elsewhere/"
+        ).execute(context_for(**identity))
+
+    # The schema and its URL are those of the first try: naming them sends the user after the wrong change.
+    assert "DataSchema" not in str(error.value)
+
+
 def test_a_cleared_task_creates_a_new_database_data_source(databases):
     identity = task_identity()
     first = operator("redshift").execute(context_for(**identity))
@@ -256,6 +268,16 @@ def test_predict_with_a_malformed_model_id_fails_before_any_call(hook, emulator)
         hook.predict("no such model!", breast_cancer_records(1)[0])
 
     assert error.value.field == "ml_model_id"
+    assert emulator.call_counts() == {}
+
+
+@pytest.mark.parametrize("predict_endpoint", ["not a url", ""])
+def test_predict_at_a_malformed_endpoint_fails_before_any_call_naming_it(hook, emulator, predict_endpoint):
+    emulator.reset_call_counts()
+    with pytest.raises(InvalidParameterError) as error:
+        hook.predict("breast-cancer-model", breast_cancer_records(1)[0], predict_endpoint=predict_endpoint)
+
+    assert error.value.field == "predict_endpoint"
     assert emulator.call_counts() == {}
 
 
