@@ -125,7 +125,7 @@ def _database_identity(request: Mapping[str, Any], spec: Mapping[str, Any]) -> d
         "DatabaseInformation": dict(spec.get("DatabaseInformation") or {}),
         "DatabaseUserName": (spec.get("DatabaseCredentials") or {}).get("Username"),
         "SelectSqlQuery": spec.get("SelectSqlQuery"),
-        "S3StagingLocation": spec.get("S3StagingLocation"),
+        "S3StagingLocation": _folder(spec.get("S3StagingLocation")),
         "DataSchema": json_text(spec.get("DataSchema")),
         "DataSchemaUri": spec.get("DataSchemaUri"),
         "DataRearrangement": json_text(spec.get("DataRearrangement")),
@@ -134,8 +134,15 @@ def _database_identity(request: Mapping[str, Any], spec: Mapping[str, Any]) -> d
     }
 
 
+def _folder(url: str | None) -> str | None:
+    return None if url is None else url.rstrip("/")
+
+
 def _database_reported(description: Mapping[str, Any], metadata: Mapping[str, Any]) -> dict[str, Any]:
+    # The service stages the query's result in a folder of the data source's own under S3StagingLocation.
+    location, own_folder = description.get("DataLocationS3") or "", f"{description.get('DataSourceId')}/"
     return {
+        "S3StagingLocation": _folder(location[: -len(own_folder)]) if location.endswith(own_folder) else None,
         "DatabaseUserName": metadata.get("DatabaseUserName"),
         "SelectSqlQuery": metadata.get("SelectSqlQuery"),
         "DataRearrangement": json_text(description.get("DataRearrangement")),

@@ -31,7 +31,12 @@ from airflow_ml_provider.utils.realtime import (
     ready_endpoint_url,
 )
 from airflow_ml_provider.utils.status import COMPLETED, Outcome, outcome_of
-from airflow_ml_provider.utils.validation import MAX_GENERATIONS, retry_entity_id
+from airflow_ml_provider.utils.validation import (
+    MAX_GENERATIONS,
+    retry_entity_id,
+    validate_entity_id,
+    validate_https_url,
+)
 from airflow_ml_provider.waiting import (
     EntityWait,
     WaitResult,
@@ -654,8 +659,11 @@ class MachineLearningHook(AwsGenericHook):
         :param record: Attribute names to values; numbers and booleans are sent as text, None as missing.
         :param predict_endpoint: The endpoint's URL; read from the model's ``EndpointInfo`` when not given.
         """
+        ml_model_id = validate_entity_id("ml_model_id", ml_model_id)
         values = predict_record(record)
-        if predict_endpoint is None:
+        if predict_endpoint is not None:
+            predict_endpoint = validate_https_url("predict_endpoint", predict_endpoint)
+        else:
             predict_endpoint = ready_endpoint_url(ml_model_id, self.get_endpoint_info(ml_model_id))
         with self._service_call("Predict"):
             response = self.conn.predict(

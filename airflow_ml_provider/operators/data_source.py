@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from typing import Any, ClassVar
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow_ml_provider.exceptions import InvalidParameterError
+from airflow_ml_provider.exceptions import EntityFailedError, InvalidParameterError
 from airflow_ml_provider.hooks.connection import AWS_TEMPLATE_FIELDS
 from airflow_ml_provider.kinds import DATA_SOURCE, DATA_SOURCE_FROM_RDS, DATA_SOURCE_FROM_REDSHIFT
 from airflow_ml_provider.operators.base import MachineLearningCreateOperator
@@ -15,10 +16,14 @@ from airflow_ml_provider.utils.validation import (
     json_document,
     optional,
     validate_entity_name,
+    validate_flag,
     validate_s3_url,
     validate_string,
     validate_string_list,
 )
+
+if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import Context
 
 # botocore's model of CreateDataSourceFromRedshift / CreateDataSourceFromRDS.
 _DATABASE_IDENTIFIER = re.compile(r"[a-z0-9-]+")  # ClusterIdentifier, InstanceIdentifier
@@ -92,7 +97,7 @@ class _DataSourceOperator(MachineLearningCreateOperator):
             **optional(DataSourceName=validate_entity_name("data_source_name", self.data_source_name)),
             spec_key: spec,
             **members,
-            "ComputeStatistics": bool(self.compute_statistics),
+            "ComputeStatistics": validate_flag("compute_statistics", self.compute_statistics),
         }
 
 
@@ -203,6 +208,35 @@ class _DatabaseDataSourceOperator(_DataSourceOperator):
     def _role_arn(self) -> str:
         return validate_string("role_arn", self.role_arn, 1, ROLE_ARN_MAX_LENGTH)
 
+    def _credentials(self) -> dict[str, str]:
+        """The login and password of the task's database connection."""
+        raise NotImplementedError
+
+    def execute(self, context: Context) -> str:
+        with self._password_hidden():
+            return super().execute(context)
+
+    def execute_complete(self, context: Context, event: Any = None, entity_id: str | None = None) -> str:
+        with self._password_hidden():
+            return super().execute_complete(context, event, entity_id)
+
+    @contextmanager
+    def _password_hidden(self) -> Iterator[None]:
+        """
+        Keep the database password out of this task's errors, even where the service's message quotes it.
+
+        The password is masked in this process's log (also when the task resumes after deferring); an
+        error that quotes it is raised again with the password replaced.
+        """
+        try:
+            yield
+        except EntityFailedError as error:
+            password = self._credentials()["Password"]
+            if password not in str(error):
+                raise
+            message = (error.service_message or "").replace(password, "***")
+            raise type(error)(self.kind.title, error.entity_id, error.status, message) from None
+
     @staticmethod
     def _database_credentials(conn_id_field: str, conn_id: Any, max_password: int) -> dict[str, str]:
         """The login and password of the Airflow connection ``conn_id``; errors never show the password."""
@@ -274,6 +308,9 @@ class CreateDataSourceFromRedshiftOperator(_DatabaseDataSourceOperator):
         self.cluster_identifier = cluster_identifier
         self.redshift_conn_id = redshift_conn_id
 
+    def _credentials(self) -> dict[str, str]:
+        return self._database_credentials("redshift_conn_id", self.redshift_conn_id, max_password=64)
+
     def build_request(self) -> dict[str, Any]:
         spec = self._database_spec(
             {
@@ -286,9 +323,7 @@ class CreateDataSourceFromRedshiftOperator(_DatabaseDataSourceOperator):
             }
         )
         role_arn = self._role_arn()
-        spec["DatabaseCredentials"] = self._database_credentials(
-            "redshift_conn_id", self.redshift_conn_id, max_password=64
-        )
+        spec["DatabaseCredentials"] = self._credentials()
         return self._data_source_request("DataSpec", spec, RoleARN=role_arn)
 
 
@@ -358,6 +393,9 @@ class CreateDataSourceFromRDSOperator(_DatabaseDataSourceOperator):
         self.security_group_ids = security_group_ids
         self.rds_conn_id = rds_conn_id
 
+    def _credentials(self) -> dict[str, str]:
+        return self._database_credentials("rds_conn_id", self.rds_conn_id, max_password=128)
+
     def build_request(self) -> dict[str, Any]:
         spec = self._database_spec(
             {
@@ -374,7 +412,5 @@ class CreateDataSourceFromRDSOperator(_DatabaseDataSourceOperator):
             SecurityGroupIds=validate_string_list("security_group_ids", self.security_group_ids, 1, 255),
         )
         role_arn = self._role_arn()
-        spec["DatabaseCredentials"] = self._database_credentials(
-            "rds_conn_id", self.rds_conn_id, max_password=128
-        )
+        spec["DatabaseCredentials"] = self._credentials()
         return self._data_source_request("RDSData", spec, RoleARN=role_arn)

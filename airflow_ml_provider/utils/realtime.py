@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import decimal
 import numbers
 from collections.abc import Mapping
 from typing import Any
@@ -66,7 +67,7 @@ def predict_record(record: Any) -> dict[str, str]:
             continue
         if isinstance(value, bool):
             values[name] = "true" if value else "false"
-        elif isinstance(value, str | numbers.Real):
+        elif isinstance(value, str | numbers.Real | decimal.Decimal):
             values[name] = str(value)
         else:
             raise InvalidParameterError(

@@ -7,6 +7,7 @@ import json
 import logging
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 from airflow_ml_provider.exceptions import InvalidParameterError
 
@@ -188,6 +189,21 @@ def _check_tag_text(field: str, text: Any, least: int, most: int, what: str) -> 
         raise InvalidParameterError(
             field, text, f"a tag {what} may hold only letters, digits, spaces and _.:/=+-@"
         )
+
+
+def validate_https_url(field: str, value: Any) -> str:
+    """Return ``value`` if it is an http(s) URL with a host, else raise."""
+    parsed = urlsplit(value) if isinstance(value, str) else None
+    if parsed is None or parsed.scheme not in ("https", "http") or not parsed.hostname:
+        raise InvalidParameterError(field, value, "must be an https:// URL such as the model's EndpointUrl")
+    return value
+
+
+def validate_flag(field: str, value: Any) -> bool:
+    """Return ``value`` if it is a bool, else raise: a string such as ``"no"`` would read as True."""
+    if not isinstance(value, bool):
+        raise InvalidParameterError(field, value, "must be True or False")
+    return value
 
 
 def validate_positive(field: str, value: Any) -> float:
