@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from amazon_ml_emulator import datasets
-from tests.system.conftest import BUCKET, Figures, service_clients
+from tests.system.conftest import BUCKET, Figures, jobs_of, service_clients
 from tests.system.stack import AirflowStack, wait_until
 
 pytestmark = pytest.mark.system
@@ -76,6 +76,61 @@ def test_a_run_deleted_and_triggered_again_with_the_same_run_id_gets_a_fresh_job
     assert airflow_stack.xcom(dag_id, run_id, "create_batch_prediction") == f"{first}-r1"
     assert created(service) == 2
     figures.record("rerun_after_delete_and_trigger", first_job=first, create_calls=created(service))
+
+
+@pytest.mark.timeout(600)
+def test_a_backfill_that_reprocesses_completed_runs_scores_each_date_again(
+    airflow_stack: AirflowStack, service: Any, ml_service: Any, figures: Figures
+) -> None:
+    dag_id = "rerun_daily_scoring"
+    dates = ["2026-02-01", "2026-02-02"]
+    backfill = ["backfill", "create", "--dag-id", dag_id, "--from-date", dates[0], "--to-date", dates[1]]
+
+    def run_ids() -> list[str]:
+        runs = airflow_stack.request("GET", f"/api/v2/dags/{dag_id}/dagRuns?limit=50")["dag_runs"]
+        return sorted(run["dag_run_id"] for run in runs if run["run_type"] == "backfill")
+
+    airflow_stack.wait_for_dags([dag_id])
+    created_backfill = airflow_stack.airflow(*backfill)
+    assert created_backfill.returncode == 0, created_backfill.stderr[-2000:]
+    wait_until(lambda: len(run_ids()) == 2, 60, 1.0, "the backfill's runs")
+    first_ids = run_ids()
+    assert airflow_stack.wait_for_runs(dag_id, first_ids, timeout=200) == dict.fromkeys(first_ids, "success")
+    first_jobs = {
+        run_id: airflow_stack.xcom(dag_id, run_id, "create_batch_prediction") for run_id in first_ids
+    }
+
+    # Airflow allows one backfill per DAG at a time; the scheduler marks one complete on a 30 s timer.
+    wait_until(
+        lambda: all(
+            entry["completed_at"]
+            for entry in airflow_stack.request("GET", f"/api/v2/backfills?dag_id={dag_id}")["backfills"]
+        ),
+        90,
+        1.0,
+        "the first backfill to be marked complete",
+    )
+    reprocessing = airflow_stack.airflow(*backfill, "--reprocess-behavior", "completed")
+    assert reprocessing.returncode == 0, reprocessing.stderr[-2000:]
+    wait_until(
+        lambda: all(
+            airflow_stack.task_instances(dag_id, run_id)["create_batch_prediction"]["try_number"] == 2
+            for run_id in first_ids
+        ),
+        120,
+        1.0,
+        "the reprocessed runs to start",
+    )
+    assert run_ids() == first_ids  # cleared in place: the same run IDs
+    assert airflow_stack.wait_for_runs(dag_id, first_ids, timeout=200) == dict.fromkeys(first_ids, "success")
+
+    second_jobs = {
+        run_id: airflow_stack.xcom(dag_id, run_id, "create_batch_prediction") for run_id in first_ids
+    }
+    assert second_jobs == {run_id: f"{first}-r1" for run_id, first in first_jobs.items()}
+    on_service = {job["BatchPredictionId"] for job in jobs_of(ml_service, dag_id)}
+    assert {*first_jobs.values(), *second_jobs.values()} <= on_service
+    figures.record("rerun_by_backfill_reprocessing", runs=len(first_ids), create_calls=created(service))
 
 
 @pytest.mark.timeout(400)
