@@ -553,14 +553,18 @@ class AirflowStack:
                     moments.add(moment.group(0) if moment else line)
         return moments
 
-    def trigger_shares(self) -> dict[str, int]:
-        """Triggers each triggerer holds, by component name (the job's unixname, see :meth:`start_component`)."""
+    def trigger_shares(self, dag_id: str) -> dict[str, int]:
+        """Triggers of ``dag_id`` each triggerer holds, by component name (the job's unixname, see :meth:`start_component`)."""
         # Only the triggers of deferred task instances: a try that failed while deferred (a worker's missed
-        # heartbeat under load) leaves its trigger row until the triggerer cleans unused ones up.
+        # heartbeat under load) leaves its trigger row until the triggerer cleans unused ones up. Only the
+        # DAG's own: the scheduler also runs the scheduled DAGs of the tests' folder.
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", dag_id):
+            raise ValueError(f"not a DAG ID: {dag_id!r}")
         rows = self.database_rows(
             "SELECT job.unixname, count(*) FROM trigger JOIN job ON job.id = trigger.triggerer_id "
             "JOIN task_instance ON task_instance.trigger_id = trigger.id "
-            "WHERE task_instance.state = 'deferred' GROUP BY job.unixname"
+            f"WHERE task_instance.state = 'deferred' AND task_instance.dag_id = '{dag_id}' "
+            "GROUP BY job.unixname"
         )
         return {name: count for name, count in rows}
 

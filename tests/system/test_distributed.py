@@ -102,8 +102,10 @@ def test_triggers_move_off_a_killed_and_a_stalled_triggerer_and_no_job_is_delete
     service.configure(job_duration=HOLD)
     run_ids = [stack.trigger(dag_id) for _ in range(runs)]
     stack.wait_for_deferred(dag_id, run_ids, task_id, 300)
-    wait_until(lambda: sum(stack.trigger_shares().values()) == runs, 120, 1.0, "every trigger to be taken")
-    before = stack.trigger_shares()
+    wait_until(
+        lambda: sum(stack.trigger_shares(dag_id).values()) == runs, 120, 1.0, "every trigger to be taken"
+    )
+    before = stack.trigger_shares(dag_id)
     killed = max(before, key=before.__getitem__)
     stalled = next(name for name in TRIGGERERS if name != killed)
 
@@ -111,7 +113,10 @@ def test_triggers_move_off_a_killed_and_a_stalled_triggerer_and_no_job_is_delete
     stack.kill_component(killed)
     moment = time.monotonic()
     wait_until(
-        lambda: stack.trigger_shares() == {stalled: runs}, 180, 0.5, f"the triggers to move to {stalled}"
+        lambda: stack.trigger_shares(dag_id) == {stalled: runs},
+        180,
+        0.5,
+        f"the triggers to move to {stalled}",
     )
     moved_after_kill = time.monotonic() - moment
     stack.start_component(killed)
@@ -121,7 +126,7 @@ def test_triggers_move_off_a_killed_and_a_stalled_triggerer_and_no_job_is_delete
     stack.signal_component(stalled, signal.SIGSTOP)
     moment = time.monotonic()
     wait_until(
-        lambda: stack.trigger_shares() == {killed: runs}, 180, 0.5, f"the triggers to move to {killed}"
+        lambda: stack.trigger_shares(dag_id) == {killed: runs}, 180, 0.5, f"the triggers to move to {killed}"
     )
     moved_after_stall = time.monotonic() - moment
     stack.signal_component(stalled, signal.SIGCONT)
@@ -220,8 +225,10 @@ def test_concurrent_runs_on_celery_workers_and_two_triggerers_each_succeed_with_
     wait_until(lambda: deferred_count(stack, dag_id) == runs, 1800, 5.0, f"{runs} sensors to defer")
     deferred_after = time.monotonic() - started
     stack.wait_for_deferred(dag_id, run_ids, "wait_for_batch_prediction", 300)
-    wait_until(lambda: sum(stack.trigger_shares().values()) == runs, 120, 1.0, "every trigger to be taken")
-    shares = stack.trigger_shares()
+    wait_until(
+        lambda: sum(stack.trigger_shares(dag_id).values()) == runs, 120, 1.0, "every trigger to be taken"
+    )
+    shares = stack.trigger_shares(dag_id)
     service.configure(job_duration=RELEASE)
     states = stack.wait_for_runs(dag_id, run_ids, timeout=900)
     elapsed = time.monotonic() - started
