@@ -22,7 +22,7 @@ from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
 from airflow_ml_provider.exceptions import BatchPredictionFailedError, ServiceRejectedError, WaitTimeoutError
-from airflow_ml_provider.kinds import BATCH_PREDICTION, EntityKind
+from airflow_ml_provider.kinds import BATCH_PREDICTION, ML_MODEL, EntityKind
 from airflow_ml_provider.utils.entities import identity_differences, identity_digest
 from airflow_ml_provider.utils.realtime import (
     endpoint_reached,
@@ -601,9 +601,7 @@ class MachineLearningHook(AwsGenericHook):
 
     def get_endpoint_info(self, ml_model_id: str) -> dict[str, Any]:
         """The ``EndpointInfo`` that ``GetMLModel`` reports for the model's real-time endpoint."""
-        with self._service_call("GetMLModel"):
-            response = self.conn.get_ml_model(MLModelId=ml_model_id)
-        return json_safe(response.get("EndpointInfo") or {})
+        return self.get(ML_MODEL, ml_model_id).get("EndpointInfo") or {}
 
     def create_realtime_endpoint(self, ml_model_id: str) -> dict[str, Any]:
         """Call ``CreateRealtimeEndpoint`` and return its ``RealtimeEndpointInfo`` (status UPDATING at first)."""
