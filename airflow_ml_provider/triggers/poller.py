@@ -142,7 +142,7 @@ class BatchPredictionPoller:
             wait,
             asyncio.get_running_loop().create_future(),
             contextvars.copy_context(),
-            due=time.time() + (JOIN_GATHER_SECONDS if wait.attempts == 0 else 0.0),
+            self._first_due(wait),
         )
         self.watches.add(watch)
         self._start()
@@ -162,6 +162,25 @@ class BatchPredictionPoller:
                 expiry.cancel()
             self.watches.discard(watch)
             self._wakeup.set()
+
+    def _first_due(self, wait: EntityWait) -> float:
+        """
+        When a wait polls first: with the waits of its delay already watched, if there are any.
+
+        The next of them is due within one delay, as every later poll of the new wait is, and the
+        listing of that cycle answers the new wait with theirs, where polling it at once would cost a
+        call of its own. The first wait of its delay polls after :data:`JOIN_GATHER_SECONDS`, and the
+        waits deferred beside it join that cycle; none polls first past its deadline; a wait moved from
+        a stopped poller polls at once.
+        """
+        now = time.time()
+        if wait.attempts:
+            return now
+        alike = [watch.due for watch in self.watches if watch.wait.delay == wait.delay]
+        if not alike:
+            return now + JOIN_GATHER_SECONDS
+        # Never later than one delay (waits backing off may be due later) nor past the wait's deadline.
+        return min(min(alike), next_due(now, wait.delay, wait.delay), max(wait.deadline or math.inf, now))
 
     def _start(self) -> None:
         if self._task is None:
