@@ -32,10 +32,12 @@ with DAG(
 
         # A scheduled run lists its triggering events (Airflow 2.11 calls them dataset events and keys them
         # by URI); a manual run reads the latest one.
+        # (An empty accessor is not swapped for a dict: Airflow 3.0's assets cannot be dict keys.)
+        triggering = []
         if triggering_dataset_events is not None:
             triggering = list(triggering_dataset_events.get(PREDICTIONS.uri, []))
-        else:
-            triggering = list((triggering_asset_events or {}).get(PREDICTIONS, []))
+        elif triggering_asset_events:
+            triggering = list(triggering_asset_events[PREDICTIONS])
         events = triggering or list(inlet_events[PREDICTIONS][-1:])
         hook = MachineLearningHook()
         counts = {}

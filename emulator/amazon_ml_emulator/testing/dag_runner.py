@@ -6,13 +6,16 @@ for ``airflow db migrate``; the AWS connection points every client at the emulat
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
 import sys
 from dataclasses import dataclass, field
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -121,6 +124,13 @@ def read_dag_run(home: Path, dag_id: str) -> dict[str, Any]:
     }
 
 
+@functools.cache
+def _dags_test_writes_the_dag() -> bool:
+    """Whether this environment's ``airflow dags test`` writes the DAG to the database itself (3.3 on)."""
+    release = re.match(r"(\d+)\.(\d+)", version("apache-airflow"))
+    return release is not None and (int(release[1]), int(release[2])) >= (3, 3)
+
+
 def is_serialized(home: Path, dag_id: str) -> bool:
     """Whether ``home``'s metadata database holds ``dag_id``, as a DAG processor or ``dags reserialize`` left it."""
     with sqlite3.connect(home / DATABASE) as database:
@@ -151,8 +161,9 @@ def run_dag_test(
     """
     environment = {**airflow_environment(home, dags_folder, connection_json), **(extra_environment or {})}
     log_path = home / "dags-test.log"
-    if not is_serialized(home, dag_id):
-        # Airflow 3.0's ``dags test`` reads the DAG from the database, where no DAG processor put it.
+    if not _dags_test_writes_the_dag() and not is_serialized(home, dag_id):
+        # Before 3.3, ``dags test`` may read the DAG (mapped tasks, assets) from the database, where no DAG
+        # processor put it.
         reserialize = airflow_command("dags", "reserialize")
         subprocess.run(reserialize, env=environment, check=True, capture_output=True, timeout=timeout)  # noqa: S603
     command = airflow_command("dags", "test", dag_id, "--conf", json.dumps(conf or {}))
