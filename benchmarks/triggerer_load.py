@@ -628,9 +628,23 @@ def _run_worker(
         )
 
 
+# Seconds the scale case's jobs may end after their release: the emulator does each job's real work, some
+# twenty jobs a second here, so that ten thousand would take minutes; the completions within it are checked.
+SCALE_DRAIN_SECONDS = 40.0
+
+
 def scale_case(jobs: int, poll_interval: float, window_intervals: int) -> Run:
-    """``ours`` with ``jobs`` waiting at once, as the triggerer-scale benchmark runs it, drained 100 at a time."""
-    return Run("ours", jobs, poll_interval, 600.0, window_intervals, 1.0, released_concurrency_limit=100)
+    """``ours`` with ``jobs`` waiting at once, as the triggerer-scale benchmark runs it, released 100 at a time."""
+    return Run(
+        "ours",
+        jobs,
+        poll_interval,
+        600.0,
+        window_intervals,
+        1.0,
+        released_concurrency_limit=100,
+        drain_limit=SCALE_DRAIN_SECONDS,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -838,7 +852,8 @@ def goals(load: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
             (
                 f"N = {n}: completion latency of every job",
                 f"<= {interval:g} + 1 s",
-                f"max {ours['latency_max']} s, {ours['latency_over_goal']} over, {ours['missed_or_wrong']} missed or wrong",
+                f"max {ours['latency_max']} s of {ours.get('completions', '?')} completions, "
+                f"{ours['latency_over_goal']} over, {ours['missed_or_wrong']} missed or wrong",
                 ours["latency_over_goal"] == 0 and ours["missed_or_wrong"] == 0,
             ),
         ]
@@ -929,6 +944,7 @@ def scale_report(load: dict[str, Any], baseline: dict[str, Any] | None) -> str:
         f"latency > {load['poll_interval']:g}+1 s",
         "missed/wrong",
         "drain s",
+        "completions",
     )
     floor = _by(load["scale"], "floor")
     assert floor is not None
@@ -949,6 +965,7 @@ def scale_report(load: dict[str, Any], baseline: dict[str, Any] | None) -> str:
                 item.get("latency_over_goal", "-"),
                 item.get("missed_or_wrong", "-"),
                 item.get("drain_seconds", "-"),
+                item.get("completions", "-"),
             )
         )
     if baseline is not None:
@@ -962,6 +979,7 @@ def scale_report(load: dict[str, Any], baseline: dict[str, Any] | None) -> str:
                 "-",
                 baseline["api_calls_per_cycle"],
                 baseline["cpu_seconds_per_cycle"],
+                "-",
                 "-",
                 "-",
                 "-",
