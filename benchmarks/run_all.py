@@ -199,6 +199,11 @@ exactly one event with the right status (`success`, or `failed` with the service
 {reading(scale)}"""
 
 
+def _steady_baseline(load: dict[str, Any]) -> str:
+    baseline = triggerer_load._by(load["steady"], "baseline")
+    return str(baseline["jobs"]) if baseline else "-"
+
+
 def durations(load: dict[str, Any], times: dict[str, float]) -> str:
     """How long each benchmark and each triggerer case took in this run, if it ran here."""
     if not times:
@@ -279,7 +284,9 @@ driver in another process ends it through the emulator's controls (1% of them FA
 client's generation (`CLIENT_RENEW_SECONDS` of `airflow_ml_provider.hooks.machine_learning`, 900 s) is
 shortened to {steady["generation"]:g} s for the run, so the {steady["longest_job"] + load["window_intervals"] * interval:g} s of arrivals span several generations; the
 costs are measured over the last {load["window_intervals"] * interval:g} s, once the population is full. Jobs run as soon as they
-are created (no account limit). "pollers", "clients" and "client renewals" are the most pollers and
+are created (no account limit). The baseline runs at a mean of {_steady_baseline(load)} waits: with an aiobotocore client and
+a call per wait, at {steady["jobs"]} its loop cannot even take the arrivals on this machine; its calls and CPU per cycle
+grow in proportion to its waits, so the goals compare ours with them scaled to ours's mean waiting. "pollers", "clients" and "client renewals" are the most pollers and
 shared clients the loop held at any moment, and how often the client was rebuilt.
 
 {triggerer_load.steady_report(load)}

@@ -652,6 +652,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scenarios", nargs="+", default=["steady", "scale", "busy"])
     parser.add_argument("--poll-interval", type=float, default=5.0)
     parser.add_argument("--steady-jobs", type=int, default=1000, help="mean number of waiting jobs")
+    # A client and a call per wait: at 1000 the baseline's loop cannot even take its arrivals on two cores.
+    parser.add_argument(
+        "--steady-baseline-jobs", type=int, default=100, help="the baseline's mean number of waiting jobs"
+    )
     parser.add_argument("--generation", type=float, default=10.0, help="seconds a shared client lives")
     # Long enough that arrivals (about 17 a second at N = 1000) stay within what a shared 2-core machine serves.
     parser.add_argument("--shortest-job", type=float, default=40.0)
@@ -684,7 +688,8 @@ def main(argv: list[str] | None = None) -> int:
             longest_job=args.longest_job,
         )
         result["steady"] = [
-            _announce(run_case, replace(steady, implementation=name)) for name in ("baseline", "ours")
+            _announce(run_case, replace(steady, implementation="baseline", jobs=args.steady_baseline_jobs)),
+            _announce(run_case, replace(steady, implementation="ours")),
         ]
         result["steady_case"] = asdict(steady)
         write_result(args.output, result)
@@ -803,19 +808,22 @@ def goals(load: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
         ours, baseline = _by(load["steady"], "ours"), _by(load["steady"], "baseline")
         assert ours is not None
         assert baseline is not None
-        calls = _ratio(ours["api_calls_per_cycle"], baseline["api_calls_per_cycle"])
-        cpu = _ratio(ours["cpu_seconds_per_cycle"], baseline["cpu_seconds_per_cycle"])
+        # The baseline's costs grow in proportion to its waits (a client and a call each), so they are
+        # scaled from the population it held to the one ours held.
+        scale = ours["population"] / baseline["population"]
+        calls = _ratio(ours["api_calls_per_cycle"], baseline["api_calls_per_cycle"] * scale)
+        cpu = _ratio(ours["cpu_seconds_per_cycle"], baseline["cpu_seconds_per_cycle"] * scale)
         n = load["steady_case"]["jobs"]
         found += [
             (
                 f"steady state, N = {n}: API calls per poll cycle",
-                "<= 2% of baseline",
+                "<= 2% of baseline (scaled to the same waits)",
                 _percent(calls),
                 calls is not None and calls <= 0.02,
             ),
             (
                 f"steady state, N = {n}: CPU per poll cycle",
-                "<= 10% of baseline",
+                "<= 10% of baseline (scaled to the same waits)",
                 _percent(cpu),
                 cpu is not None and cpu <= 0.10,
             ),
