@@ -224,6 +224,7 @@ class EntityWait:
     clock: Callable[[], float] = field(default=time.time, repr=False)
     attempts: int = 0
     errors_in_a_row: int = 0
+    # The last description's status, for the log line of a change and the message of a timeout.
     last_status: Any = None
     # The last description as JSON text: a triggerer holds thousands of waits, and the text takes half
     # the memory of the dictionary and its strings; it is read back only when the wait ends.
