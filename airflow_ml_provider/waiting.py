@@ -8,7 +8,9 @@ outcome. It does no I/O itself.
 from __future__ import annotations
 
 import datetime
+import json
 import logging
+import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -196,7 +198,7 @@ def _description_mismatch(event: Mapping[str, Any], kind: EntityKind, entity_id:
     return None if described == entity_id else f"the trigger event describes {kind.id_key} {described!r}"
 
 
-@dataclass
+@dataclass(slots=True)
 class EntityWait:
     """
     The state of one wait: feed it each poll's result, it answers a result or the seconds to sleep.
@@ -222,21 +224,34 @@ class EntityWait:
     clock: Callable[[], float] = field(default=time.time, repr=False)
     attempts: int = 0
     errors_in_a_row: int = 0
-    last_description: dict[str, Any] | None = None
+    # The last description's status, for the log line of a change and the message of a timeout.
+    last_status: Any = None
+    # The last description as JSON text: a triggerer holds thousands of waits, and the text takes half
+    # the memory of the dictionary and its strings; it is read back only when the wait ends.
+    _last_description_json: str | None = field(default=None, repr=False)
+
+    @property
+    def last_description(self) -> dict[str, Any] | None:
+        """The last description read (JSON-safe), or None before the first."""
+        text = self._last_description_json
+        return None if text is None else json.loads(text)
 
     def on_description(self, description: Mapping[str, Any]) -> WaitResult | float:
         """Take a ``Get`` response; return the result if the object reached a final status."""
         self.attempts += 1
         self.errors_in_a_row = 0
-        previous = (self.last_description or {}).get("Status")
-        self.last_description = json_safe(description)
-        status = self.last_description.get("Status")
+        previous = self.last_status
+        described = json_safe(description)
+        self._last_description_json = json.dumps(described, separators=(",", ":"))
+        status = described.get("Status")
+        # Interned: thousands of waits then share one string per status.
+        self.last_status = sys.intern(status) if isinstance(status, str) else status
         outcome = outcome_of(status)
         if outcome is not None:
-            message = self.last_description.get("Message", "")
+            message = described.get("Message", "")
             if outcome is Outcome.FAILED and status != FAILED:
                 message = f"unexpected status {status!r}; {message}".rstrip("; ")
-            return WaitResult(outcome, self.kind, self.entity_id, self.last_description, message)
+            return WaitResult(outcome, self.kind, self.entity_id, described, message)
         level = (
             logging.INFO if status != previous or self.attempts % LOG_EVERY_ATTEMPTS == 0 else logging.DEBUG
         )
@@ -280,7 +295,7 @@ class EntityWait:
         return self._timeout("the deadline passed")
 
     def _timeout(self, reason: str) -> WaitResult:
-        status = (self.last_description or {}).get("Status")
+        status = self.last_status
         return WaitResult(
             Outcome.TIMEOUT,
             self.kind,

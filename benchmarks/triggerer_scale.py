@@ -151,6 +151,9 @@ class Run:
     released_job_duration: float
     # Jobs running at once after the release (the account's limit raised, so that thousands drain quickly).
     released_concurrency_limit: int = CONCURRENCY_LIMIT
+    # Seconds the jobs may end after the release; then none ends any more and the jobs still running
+    # must have no event. None: every job runs to its end.
+    drain_limit: float | None = None
     # The emulator's process, whose share of the CPU the steady window reports; 0 leaves it out.
     emulator_pid: int = 0
 
@@ -237,9 +240,13 @@ async def worker(run: Run) -> dict[str, Any]:
         job_duration=run.released_job_duration, concurrency_limit=run.released_concurrency_limit
     )
     released = time.monotonic()
-    while runner.done() < jobs and time.monotonic() - released < timeout:
+    while runner.done() < jobs and time.monotonic() - released < (run.drain_limit or timeout):
         await asyncio.sleep(0.2)
     drain_seconds = time.monotonic() - released
+    if run.drain_limit is not None and runner.done() < jobs:
+        # Hold the jobs still running; the last ones that ended get an interval and a second to be reported.
+        control.configure(job_duration=HELD_JOB_DURATION)
+        await asyncio.sleep(poll_interval + 2)
     await runner.stop()
     final_counts = control.call_counts()
     completion_calls = sum(final_counts.values()) - sum(release_counts.values())
@@ -250,8 +257,11 @@ async def worker(run: Run) -> dict[str, Any]:
     for batch_prediction_id in ids:
         status, finished, message = jobs_seen[batch_prediction_id]
         events = runner.events[batch_prediction_id]
-        if len(events) != 1:
-            problems.append(f"{batch_prediction_id}: {len(events)} events")
+        ended = status not in ("PENDING", "INPROGRESS")
+        if len(events) != (1 if ended else 0):
+            problems.append(f"{batch_prediction_id} is {status}: {len(events)} events")
+            continue
+        if not ended:
             continue
         moment, payload = events[0]
         wanted = expected_status(implementation, status)
@@ -285,6 +295,7 @@ async def worker(run: Run) -> dict[str, Any]:
         "completion_get_calls": completion_gets,
         "released_job_duration": run.released_job_duration,
         "drain_seconds": round(drain_seconds, 1),
+        "completions": len(latencies),
         "latency_p50": round(statistics.median(latencies), 2) if latencies else None,
         "latency_max": round(max(latencies), 2) if latencies else None,
         "latency_over_goal": sum(latency > poll_interval + 1 for latency in latencies),

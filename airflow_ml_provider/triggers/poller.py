@@ -70,7 +70,7 @@ class PollerStopped(Exception):
     """The poller a wait was registered with stopped; the wait moves to a new one."""
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Watch:
     """
     One trigger's registration: its wait, when it is next due and how its result reaches it.
@@ -353,8 +353,11 @@ class BatchPredictionPoller:
             )
             calls += 1
             for job in page.get("Results", []):
-                listed[job["BatchPredictionId"]] = job
-                missing.discard(job["BatchPredictionId"])
+                job_id = job["BatchPredictionId"]
+                # Only the wanted jobs' entries are kept: other callers' jobs may be thousands.
+                if job_id in missing or job_id in listed:
+                    listed[job_id] = job
+                    missing.discard(job_id)
             token = page.get("NextToken")
             if not token:
                 break
