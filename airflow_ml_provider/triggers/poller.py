@@ -179,8 +179,11 @@ class BatchPredictionPoller:
         alike = [watch.due for watch in self.watches if watch.wait.delay == wait.delay]
         if not alike:
             return now + JOIN_GATHER_SECONDS
-        # Never later than one delay (waits backing off may be due later) nor past the wait's deadline.
-        return min(min(alike), next_due(now, wait.delay, wait.delay), max(wait.deadline or math.inf, now))
+        # A cycle under way (its waits are due already) has listed or is listing without the new wait:
+        # the next one serves it. Never later than one delay (waits backing off may be due later) nor
+        # past the wait's deadline.
+        upcoming = min((due for due in alike if due > now), default=math.inf)
+        return min(upcoming, next_due(now, wait.delay, wait.delay), max(wait.deadline or math.inf, now))
 
     def _start(self) -> None:
         if self._task is None:

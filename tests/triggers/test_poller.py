@@ -508,6 +508,39 @@ async def test_waits_joining_one_by_one_are_answered_by_the_next_listing_within_
     await asyncio.gather(run, return_exceptions=True)
 
 
+async def test_waits_joining_while_a_cycle_lists_wait_for_the_next_cycle_instead_of_a_get(
+    emulator: Emulator, ml: Any, model: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A busy account's listing takes a while; waits deferred meanwhile must not poll alone after it.
+    describe = MachineLearningHook.describe_batch_predictions_async
+
+    listing = asyncio.Event()
+
+    async def slow(self: MachineLearningHook, client: Any, **filters: Any) -> dict[str, Any]:
+        listing.set()
+        await asyncio.sleep(0.4)
+        return await describe(self, client, **filters)
+
+    emulator.configure(job_duration=60)
+    _, run = await waiting_jobs(ml, model, 20, waiter_delay=1.0)
+    monkeypatch.setattr(MachineLearningHook, "describe_batch_predictions_async", slow)
+    # Fewer than the listing's pages: alone after the cycle, they would each be asked for.
+    finished = create_jobs(ml, model, 2)
+    for batch_prediction_id in finished:
+        emulator.set_status(batch_prediction_id, "COMPLETED")
+    await asyncio.wait_for(listing.wait(), timeout=5)
+    emulator.reset_call_counts()
+
+    # Deferred while the cycle lists: their first poll belongs to the next cycle, not to one of their own.
+    latecomers = [asyncio.ensure_future(events_of([trigger(job, waiter_delay=1.0)])) for job in finished]
+    events = await asyncio.wait_for(asyncio.gather(*latecomers), timeout=10)
+
+    assert [each[0][0]["status"] for each in events] == ["success"] * 2
+    assert emulator.call_counts().get("GetBatchPrediction", 0) == 0
+    run.cancel()
+    await asyncio.gather(run, return_exceptions=True)
+
+
 async def test_listing_pays_as_many_pages_as_the_watched_jobs_need_and_no_get(
     emulator: Emulator, ml: Any, model: tuple[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
