@@ -135,6 +135,8 @@ class BatchPredictionPoller:
         self._updated_refused_until = 0.0
         # When the last cycle whose status lists succeeded began; None before the first one.
         self._listed_at: float | None = None
+        # By delay, when the first cycle of waits deferred together is due (see :meth:`_first_due`).
+        self._gathering: dict[float, float] = {}
 
     async def wait(self, wait: EntityWait) -> WaitResult:
         """Watch ``wait`` until it ends; unregister it however this returns or is cancelled."""
@@ -165,25 +167,28 @@ class BatchPredictionPoller:
 
     def _first_due(self, wait: EntityWait) -> float:
         """
-        When a wait polls first: with the waits of its delay already watched, if there are any.
+        When a wait polls first: in the next cycle of the waits of its delay, if there are any.
 
-        The next of them is due within one delay, as every later poll of the new wait is, and the
-        listing of that cycle answers the new wait with theirs, where polling it at once would cost a
-        call of its own. The first wait of its delay polls after :data:`JOIN_GATHER_SECONDS`, and the
-        waits deferred beside it join that cycle; none polls first past its deadline; a wait moved from
-        a stopped poller polls at once.
+        The first wait of its delay polls after :data:`JOIN_GATHER_SECONDS`, and the waits deferred
+        beside it join that cycle. Later ones join the next grid cycle of their delay (see
+        :func:`next_due`), within one delay, as every later poll is: that cycle's listing answers them
+        with the others, where polling at once would cost a call each; a cycle under way has listed
+        without them. None that joins others polls first past its deadline; a wait moved from a stopped
+        poller polls at once. Registering scans the watches only until one of its delay: thousands may
+        register in one burst.
         """
         now = time.time()
         if wait.attempts:
             return now
-        alike = [watch.due for watch in self.watches if watch.wait.delay == wait.delay]
-        if not alike:
-            return now + JOIN_GATHER_SECONDS
-        # A cycle under way (its waits are due already) has listed or is listing without the new wait:
-        # the next one serves it. Never later than one delay (waits backing off may be due later) nor
-        # past the wait's deadline.
-        upcoming = min((due for due in alike if due > now), default=math.inf)
-        return min(upcoming, next_due(now, wait.delay, wait.delay), max(wait.deadline or math.inf, now))
+        deadline = max(wait.deadline or math.inf, now)
+        gathering = self._gathering.get(wait.delay, -math.inf)
+        if gathering > now:
+            return min(gathering, deadline)
+        # Short-circuits at the first watch in the usual case of one delay for all.
+        if any(watch.wait.delay == wait.delay for watch in self.watches):
+            return min(next_due(now, wait.delay, wait.delay), deadline)
+        self._gathering[wait.delay] = now + JOIN_GATHER_SECONDS
+        return now + JOIN_GATHER_SECONDS
 
     def _start(self) -> None:
         if self._task is None:
