@@ -87,6 +87,14 @@ def create_jobs(ml: Any, model: tuple[str, str], count: int) -> list[str]:
     return ids
 
 
+def completed_jobs(emulator: Emulator, ml: Any, model: tuple[str, str], count: int) -> list[str]:
+    """Create ``count`` jobs and end them COMPLETED at once: their first poll decides them."""
+    ids = create_jobs(ml, model, count)
+    for batch_prediction_id in ids:
+        emulator.set_status(batch_prediction_id, "COMPLETED")
+    return ids
+
+
 def trigger(batch_prediction_id: str, **kwargs: Any) -> BatchPredictionTrigger:
     settings: dict[str, Any] = {"waiter_delay": 0.3, "deadline": time.time() + 60, **kwargs}
     return BatchPredictionTrigger(batch_prediction_id=batch_prediction_id, **settings)
@@ -264,9 +272,7 @@ async def test_throttling_and_server_errors_still_end_every_wait(
 async def test_a_throttled_list_never_changes_an_answer(
     emulator: Emulator, ml: Any, model: tuple[str, str]
 ) -> None:
-    ids = create_jobs(ml, model, 5)
-    for batch_prediction_id in ids:
-        emulator.set_status(batch_prediction_id, "COMPLETED")
+    ids = completed_jobs(emulator, ml, model, 5)
     emulator.configure(throttle_rate=1.0, operations=["DescribeBatchPredictions"])
     emulator.reset_call_counts()
     started = time.time()
@@ -321,9 +327,7 @@ async def test_while_lists_fail_every_due_job_is_asked_for_nearest_deadline_firs
             in_flight -= 1
 
     monkeypatch.setattr(MachineLearningHook, "poll_async", counted)
-    ids = create_jobs(ml, model, 8)
-    for batch_prediction_id in ids:
-        emulator.set_status(batch_prediction_id, "COMPLETED")
+    ids = completed_jobs(emulator, ml, model, 8)
     emulator.configure(throttle_rate=1.0, operations=["DescribeBatchPredictions"])
     emulator.reset_call_counts()
     started = time.time()
@@ -484,14 +488,12 @@ async def test_waits_joining_one_by_one_are_answered_by_the_next_listing_within_
     # A triggerer all day long: waits arrive one at a time while others of the same delay are watched.
     emulator.configure(job_duration=60)
     _, run = await waiting_jobs(ml, model, 20, waiter_delay=1.0)
-    finished = create_jobs(ml, model, 6)
-    for batch_prediction_id in finished:
-        emulator.set_status(batch_prediction_id, "COMPLETED")
+    finished = completed_jobs(emulator, ml, model, 6)
     emulator.reset_call_counts()
 
     async def joined(batch_prediction_id: str) -> float:
         started = time.monotonic()
-        [event] = [event.payload async for event in trigger(batch_prediction_id, waiter_delay=1.0).run()]
+        [[event]] = await events_of([trigger(batch_prediction_id, waiter_delay=1.0)])
         assert event["status"] == "success"
         return time.monotonic() - started
 
@@ -525,9 +527,7 @@ async def test_waits_joining_while_a_cycle_lists_wait_for_the_next_cycle_instead
     _, run = await waiting_jobs(ml, model, 20, waiter_delay=1.0)
     monkeypatch.setattr(MachineLearningHook, "describe_batch_predictions_async", slow)
     # Fewer than the listing's pages: alone after the cycle, they would each be asked for.
-    finished = create_jobs(ml, model, 2)
-    for batch_prediction_id in finished:
-        emulator.set_status(batch_prediction_id, "COMPLETED")
+    finished = completed_jobs(emulator, ml, model, 2)
     await asyncio.wait_for(listing.wait(), timeout=5)
     emulator.reset_call_counts()
 
