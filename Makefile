@@ -4,7 +4,8 @@ PYTHON ?= python3
 UV := $(PYTHON) -m uv
 RUN := $(UV) run --frozen --no-sync
 
-.PHONY: install system-deps demo test test-fast test-distributed matrix lint docs package bench clean
+.PHONY: install system-deps demo test test-main-untimed test-checks-and-matrix test-fast test-distributed matrix \
+	lint docs package bench clean
 
 install:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
@@ -31,17 +32,27 @@ docs: install
 package: install
 	UV="$(UV)" bash scripts/check-package.sh
 
-# The main environment's whole suite: unit tests, the emulator's, the docs' snippets and the real-stack
-# system tests on LocalExecutor. The distributed deployment (CeleryExecutor, two triggerers) and the version
-# matrix have targets of their own: together they would take this target past CI's time budget.
-test: lint docs package system-deps
-	$(RUN) pytest --ignore=tests/system/test_distributed.py
+# Everything, in three phases sized for two cores and CI's budget. First, side by side: the main environment's
+# tests (unit, emulator, docs' snippets, real-stack system tests on LocalExecutor) and, beside them, the
+# linters, the docs, the package check and the version matrix. Then, with the machine to itself, the tests
+# that measure wall-clock time (marker `timing`). Last, the distributed deployment.
+test: install system-deps
+	$(MAKE) --no-print-directory -j2 test-main-untimed test-checks-and-matrix
+	$(RUN) pytest -m timing --ignore=tests/system/test_distributed.py
+	$(MAKE) --no-print-directory test-distributed
+
+test-main-untimed: install
+	$(RUN) pytest -m "not timing" --ignore=tests/system/test_distributed.py
+
+test-checks-and-matrix: install
+	$(MAKE) --no-print-directory -j1 lint docs package matrix
 
 # The inner loop: the main environment only, without the tests that start Airflow processes.
 test-fast: lint
 	$(RUN) pytest -m "not system" --ignore=tests/system
 
-# CeleryExecutor with Redis, two workers and two triggerers (tests/system/test_distributed.py).
+# CeleryExecutor with Redis, two workers and two triggerers (tests/system/test_distributed.py);
+# DISTRIBUTED_RUNS=200 for the full figure of many runs at once.
 test-distributed: install system-deps
 	$(RUN) pytest tests/system/test_distributed.py
 

@@ -17,6 +17,7 @@ def run(implementation: str) -> dict[str, Any]:
     return run_one(Run(implementation, 50, 0.5, 40.0, 2, 0.5))
 
 
+@pytest.mark.timing
 @pytest.mark.timeout(150)
 def test_fifty_waiting_jobs_each_get_exactly_one_right_event() -> None:
     # Each implementation has its own emulator and worker process, so both run at once: the check is

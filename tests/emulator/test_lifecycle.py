@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from amazon_ml_emulator.datasets import TINY_CSV, TINY_SCHEMA
 
 from .helpers import BUCKET, new_id, wait_for_status
@@ -154,6 +156,7 @@ def test_data_source_reads_every_object_under_a_prefix_and_a_schema_from_s3(ml, 
     assert "DataSourceSchema" in ml.get_data_source(DataSourceId=data_source_id, Verbose=True)
 
 
+@pytest.mark.timing
 def test_time_scale_speeds_the_emulated_clock(ml, pipeline, tiny, emulator):
     emulator.configure(time_scale=20.0, job_duration=4.0, pending_duration=0.0)
     try:

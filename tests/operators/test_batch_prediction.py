@@ -145,6 +145,7 @@ async def test_deferrable_wait_hands_the_same_limits_to_the_trigger_and_resumes(
 
 
 @pytest.mark.parametrize("deferrable", [False, True])
+@pytest.mark.timing
 async def test_both_modes_give_up_by_the_same_rule(operator_for, emulator, deferrable):
     emulator.configure(job_duration=60)
     context = context_for(run_id=run_id())

@@ -28,6 +28,8 @@ from tests.triggers.test_poller import (  # noqa: F401 - fixtures
     until,
 )
 
+pytestmark = pytest.mark.timing
+
 
 async def test_a_slow_list_call_does_not_carry_a_wait_past_its_deadline(
     emulator: Emulator, ml: Any, model: tuple[str, str]

@@ -96,6 +96,7 @@ def test_the_deferred_sensor_pokes_first_then_defers_with_its_own_timeout(submit
 
 
 @pytest.mark.parametrize("mode", ["poke", "deferrable"])
+@pytest.mark.timing
 async def test_a_job_that_never_finishes_times_out_in_every_mode_within_one_interval(submit, emulator, mode):
     emulator.configure(job_duration=600)
     sensor = BatchPredictionSensor(

@@ -52,6 +52,7 @@ def test_every_mode_waits_for_the_same_job_and_returns_the_same_result(run_senso
 
 
 @pytest.mark.system
+@pytest.mark.timing
 def test_every_mode_times_out_on_a_job_that_never_finishes(run_sensors):
     result = run_sensors(job_duration=600, timeout=3)
     assert result.task_states == {"poke": "failed", "reschedule": "failed", "poke_deferrable": "failed"}

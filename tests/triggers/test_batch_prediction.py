@@ -77,6 +77,7 @@ async def test_an_unknown_status_is_a_failure_not_something_to_wait_on(submit, e
     assert "unexpected status 'INVALID'" in events[0]["message"]
 
 
+@pytest.mark.timing
 async def test_the_deadline_ends_the_wait_with_a_timeout_event(submit, emulator):
     emulator.configure(job_duration=60)
     batch_prediction_id = submit()

@@ -269,6 +269,7 @@ async def test_throttling_and_server_errors_still_end_every_wait(
     assert details["DescribeBatchPredictions"]["injected"] + details["GetBatchPrediction"]["injected"] > 0
 
 
+@pytest.mark.timing
 async def test_a_throttled_list_never_changes_an_answer(
     emulator: Emulator, ml: Any, model: tuple[str, str]
 ) -> None:
@@ -289,6 +290,7 @@ async def test_a_throttled_list_never_changes_an_answer(
     assert details["GetBatchPrediction"]["succeeded"] == 5
 
 
+@pytest.mark.timing
 async def test_while_everything_is_throttled_each_wait_ends_at_its_deadline_not_later(
     emulator: Emulator, ml: Any, model: tuple[str, str]
 ) -> None:
@@ -308,6 +310,7 @@ async def test_while_everything_is_throttled_each_wait_ends_at_its_deadline_not_
     assert 3 <= time.time() - started < 3 + 1
 
 
+@pytest.mark.timing
 async def test_while_lists_fail_every_due_job_is_asked_for_nearest_deadline_first_a_few_at_a_time(
     emulator: Emulator, ml: Any, model: tuple[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -422,6 +425,7 @@ async def test_one_poller_serves_a_connection_whatever_time_its_waits_arrive(
     await until(lambda: not running_pollers() and shared_clients.entries() == 0)
 
 
+@pytest.mark.timing
 async def test_deadlines_and_attempt_limits_are_per_trigger(
     emulator: Emulator, ml: Any, model: tuple[str, str]
 ) -> None:
@@ -460,6 +464,7 @@ async def test_a_cancelled_trigger_unregisters_and_the_last_one_stops_the_poller
     await until(lambda: not running_pollers() and shared_clients.open_count() == 0)
 
 
+@pytest.mark.timing
 async def test_api_calls_per_cycle_do_not_grow_with_the_number_of_jobs(
     emulator: Emulator, ml: Any, model: tuple[str, str]
 ) -> None:
@@ -482,6 +487,7 @@ async def test_api_calls_per_cycle_do_not_grow_with_the_number_of_jobs(
     await asyncio.gather(run, return_exceptions=True)
 
 
+@pytest.mark.timing
 async def test_waits_joining_one_by_one_are_answered_by_the_next_listing_within_one_delay(
     emulator: Emulator, ml: Any, model: tuple[str, str]
 ) -> None:
@@ -510,6 +516,7 @@ async def test_waits_joining_one_by_one_are_answered_by_the_next_listing_within_
     await asyncio.gather(run, return_exceptions=True)
 
 
+@pytest.mark.timing
 async def test_waits_joining_while_a_cycle_lists_wait_for_the_next_cycle_instead_of_a_get(
     emulator: Emulator, ml: Any, model: tuple[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -541,6 +548,7 @@ async def test_waits_joining_while_a_cycle_lists_wait_for_the_next_cycle_instead
     await asyncio.gather(run, return_exceptions=True)
 
 
+@pytest.mark.timing
 async def test_listing_pays_as_many_pages_as_the_watched_jobs_need_and_no_get(
     emulator: Emulator, ml: Any, model: tuple[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
