@@ -24,7 +24,7 @@ import math
 import time
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from airflow_ml_provider.hooks.machine_learning import (
@@ -53,14 +53,20 @@ PAGE_LIMIT = 100
 UPDATED_SINCE_MARGIN_SECONDS = 5.0
 # Beyond this many pages of recently updated jobs, the jobs not seen yet are asked for one by one.
 MAX_UPDATED_PAGES = 10
+# A job that ends just after its page of a status list was read shows as running until the next cycle.
+# Where the status lists take longer than this (thousands of running jobs), the recently updated list
+# is read after them too, so that such endings count in this cycle: completions are reported within
+# one interval and a second, not one interval and the listing's length.
+LONG_LISTING_SECONDS = 0.5
 # Triggers created by the same triggerer loop iteration are served by one first cycle.
 JOIN_GATHER_SECONDS = 0.1
 # Timers fire a little late; a wait due this close to a cycle's start joins it rather than the next.
 DUE_TOLERANCE_SECONDS = 0.05
 # GetBatchPrediction calls in flight at once; while the lists fail, those nearest their deadline go first.
 MAX_CONCURRENT_GETS = 20
-# A wait whose deadline passed this long ago while the poller was busy (a slow call) ends then and there:
-# within the second a completion may take to be reported.
+# A wait the poller has not answered this long after its deadline (a slow call kept it busy) ends then:
+# within the second a completion may take to be reported. Half of it is the last look's (see
+# :meth:`BatchPredictionPoller._last_look`).
 DEADLINE_GRACE_SECONDS = 1.0
 # After the service refuses the list call itself (not a throttle), ask job by job for this many intervals.
 LISTING_REFUSED_INTERVALS = 10
@@ -78,13 +84,15 @@ class Watch:
     :param wait: The trigger's wait; the poller feeds it and obeys its answers.
     :param future: Resolved with the wait's result.
     :param context: The trigger's context variables, so that its log lines stay its own.
-    :param due: Epoch seconds of its next poll.
+    :param due: When it polls next, on the poller's clock (see :meth:`BatchPredictionPoller.now`).
+    :param expiry: What ends the wait at its deadline (the timer, then the last look), or None without one.
     """
 
     wait: EntityWait
     future: asyncio.Future[WaitResult]
     context: contextvars.Context
-    due: float = field(default_factory=time.time)
+    due: float = 0.0
+    expiry: asyncio.TimerHandle | asyncio.Task[None] | None = None
 
     def observe(self, method: Callable[..., _T], *arguments: Any) -> _T:
         return self.context.run(method, *arguments)
@@ -92,7 +100,7 @@ class Watch:
 
 def next_due(cycle_started: float, seconds: float, delay: float) -> float:
     """
-    When a wait polls next, on a grid of multiples of its delay (epoch based) when it sleeps that long.
+    When a wait polls next, on a grid of multiples of its delay when it sleeps that long.
 
     Waits with the same delay then poll in the same cycles whenever they joined; the first interval
     after joining is the only one shortened, by less than one delay. A shorter sleep (a deadline
@@ -137,33 +145,63 @@ class BatchPredictionPoller:
         self._listed_at: float | None = None
         # By delay, when the first cycle of waits deferred together is due (see :meth:`_first_due`).
         self._gathering: dict[float, float] = {}
+        # The client of the running poller, for a last look at a wait outside its cycles.
+        self._shared: SharedClient | None = None
+        # Epoch seconds as of the poller's start, counted on the monotonic clock: see :meth:`now`.
+        self._epoch_offset = time.time() - time.monotonic()
 
-    async def wait(self, wait: EntityWait) -> WaitResult:
-        """Watch ``wait`` until it ends; unregister it however this returns or is cancelled."""
-        watch = Watch(
-            wait,
-            asyncio.get_running_loop().create_future(),
-            contextvars.copy_context(),
-            self._first_due(wait),
-        )
+    def now(self) -> float:
+        """
+        The poller's clock, which every due moment is on: epoch seconds as of its start, then monotonic.
+
+        A step of the wall clock (NTP, a resumed VM) then neither stalls the waits nor rushes them; the
+        waits' deadlines stay on the wall clock, as Airflow's own timeouts are.
+        """
+        return time.monotonic() + self._epoch_offset
+
+    def register(self, wait: EntityWait) -> Watch:
+        """Watch ``wait`` until it ends: its watch's future gets the result; then :meth:`unregister` it."""
+        loop = asyncio.get_running_loop()
+        watch = Watch(wait, loop.create_future(), contextvars.copy_context(), self._first_due(wait))
+        if wait.deadline is not None:
+            # However long a call of the poller's takes, the wait ends at its deadline.
+            delay = max(wait.deadline - time.time(), 0.0) + DEADLINE_GRACE_SECONDS / 2
+            watch.expiry = loop.call_later(delay, self._last_look, watch)
         self.watches.add(watch)
         self._start()
         self._wakeup.set()
-        # However long a call of the poller's takes, the wait ends at its deadline.
-        expiry = (
-            None
-            if wait.deadline is None
-            else asyncio.get_running_loop().call_later(
-                max(wait.deadline - time.time(), 0.0) + DEADLINE_GRACE_SECONDS, _expire, watch
-            )
-        )
-        try:
-            return await watch.future
-        finally:
-            if expiry is not None:
-                expiry.cancel()
-            self.watches.discard(watch)
-            self._wakeup.set()
+        return watch
+
+    def unregister(self, watch: Watch) -> None:
+        if watch.expiry is not None:
+            watch.expiry.cancel()
+        self.watches.discard(watch)
+        delay = watch.wait.delay
+        # A gathering whose every wait left before its cycle (their triggers were cancelled) is forgotten.
+        if not watch.wait.attempts and delay in self._gathering:
+            if not any(other.wait.delay == delay and not other.wait.attempts for other in self.watches):
+                del self._gathering[delay]
+        self._wakeup.set()
+
+    def _last_look(self, watch: Watch) -> None:
+        """
+        End a wait that its deadline's grace found unanswered: the poller is busy with a slow call.
+
+        One ``GetBatchPrediction`` of its own, given the other half of the grace, decides first: a job
+        that completed is a success, never a timeout because the lists were slow.
+        """
+        if not watch.future.done():
+            watch.expiry = watch.observe(asyncio.ensure_future, self._look_once(watch))
+
+    async def _look_once(self, watch: Watch) -> None:
+        step: WaitResult | float | None = None
+        if self._shared is not None:
+            # Whatever this look meets (an error, no answer in time), the deadline has passed: a timeout.
+            with contextlib.suppress(Exception):
+                poll = self.hook.poll_async(self._shared, watch.wait)
+                step = await asyncio.wait_for(poll, DEADLINE_GRACE_SECONDS / 2)
+        if not watch.future.done():
+            watch.future.set_result(step if isinstance(step, WaitResult) else watch.wait.expire())
 
     def _first_due(self, wait: EntityWait) -> float:
         """
@@ -177,18 +215,19 @@ class BatchPredictionPoller:
         poller polls at once. Registering scans the watches only until one of its delay: thousands may
         register in one burst.
         """
-        now = time.time()
+        now = self.now()
         if wait.attempts:
             return now
-        deadline = max(wait.deadline or math.inf, now)
+        deadline = now + max((wait.deadline or math.inf) - time.time(), 0.0)
         gathering = self._gathering.get(wait.delay, -math.inf)
-        if gathering > now:
+        if now < gathering <= now + JOIN_GATHER_SECONDS:
             return min(gathering, deadline)
         # Short-circuits at the first watch in the usual case of one delay for all.
         if any(watch.wait.delay == wait.delay for watch in self.watches):
-            return min(next_due(now, wait.delay, wait.delay), deadline)
+            # The grid point ahead: a cycle begins at its point or after, never before it.
+            return min(math.ceil(now / wait.delay) * wait.delay if wait.delay > 0 else now, deadline)
         self._gathering[wait.delay] = now + JOIN_GATHER_SECONDS
-        return now + JOIN_GATHER_SECONDS
+        return min(now + JOIN_GATHER_SECONDS, deadline)
 
     def _start(self) -> None:
         if self._task is None:
@@ -202,6 +241,7 @@ class BatchPredictionPoller:
     async def _run(self) -> None:
         try:
             async with self.hook.async_client() as shared:
+                self._shared = shared
                 while True:
                     due = await self._next_due()
                     if due is None:
@@ -222,6 +262,7 @@ class BatchPredictionPoller:
                 _fail(watch, error)
         finally:
             self.stopped = True
+            self._shared = None
             _forget(self)
 
     async def _next_due(self) -> list[Watch] | None:
@@ -232,7 +273,9 @@ class BatchPredictionPoller:
                 self.stopped = True
                 _forget(self)
                 return None
-            now = time.time()
+            now = self.now()
+            # Gathering moments past are forgotten: one is kept only while its waits are to come.
+            self._gathering = {delay: at for delay, at in self._gathering.items() if at > now}
             start = min(watch.due for watch in self.watches)
             if start <= now:
                 return [watch for watch in self.watches if watch.due <= now + DUE_TOLERANCE_SECONDS]
@@ -241,7 +284,7 @@ class BatchPredictionPoller:
                 await asyncio.wait_for(self._wakeup.wait(), start - now)
 
     async def _cycle(self, shared: SharedClient, due: list[Watch]) -> None:
-        started = time.time()
+        started = self.now()
         self.cycles += 1
         listed: dict[str, dict[str, Any]] = {}
         if (
@@ -305,26 +348,46 @@ class BatchPredictionPoller:
         for status in LISTED_STATUSES:
             filters = {"FilterVariable": "Status", "EQ": status}
             calls += await self._read_pages(shared, filters, listed, missing, len(wanted) - calls)
-        since, self._listed_at = self._listed_at, started
-        if missing and since is not None and started >= self._updated_refused_until:
-            calls += await self._list_updated(shared, since - UPDATED_SINCE_MARGIN_SECONDS, listed, missing)
+        # The service's times are on the wall clock: so is the moment the listing began.
+        listing_began = time.time() - (self.now() - started)
+        previous, self._listed_at = self._listed_at, listing_began
+        if started >= self._updated_refused_until:
+            long_listing = self.now() - started > LONG_LISTING_SECONDS
+            if missing and previous is not None:
+                since, pages = previous, MAX_UPDATED_PAGES
+            else:
+                # Within what asking for each job would cost, as the status lists are.
+                since = listing_began
+                pages = min(MAX_UPDATED_PAGES, len(wanted) - calls) if long_listing else 0
+            if pages > 0:
+                since -= UPDATED_SINCE_MARGIN_SECONDS
+                calls += await self._list_updated(
+                    shared, since, listed, missing, pages, every_page=long_listing
+                )
         self._list_calls_estimate = max(calls, len(LISTED_STATUSES))
         return listed
 
     async def _list_updated(
-        self, shared: SharedClient, since: float, listed: dict[str, dict[str, Any]], missing: set[str]
+        self,
+        shared: SharedClient,
+        since: float,
+        listed: dict[str, dict[str, Any]],
+        missing: set[str],
+        pages: int,
+        every_page: bool,
     ) -> int:
         """
-        Add the jobs updated at or after ``since`` to ``listed``; return the calls made.
+        Add the jobs updated at or after ``since`` to ``listed``, or update them; return the calls made.
 
         The status lists were read first, so a job that left them before they were read was updated
-        after the previous listing cycle began and is here, unless the lists lag. Its failure only
-        leaves the jobs not found to ``GetBatchPrediction``.
+        after the previous listing cycle began and is here, unless the lists lag. ``every_page`` reads
+        on when no job is missing, for the jobs that ended after the status lists showed them running.
+        Its failure only leaves the jobs not found to ``GetBatchPrediction``.
         """
         moment = datetime.datetime.fromtimestamp(since, datetime.timezone.utc)
         filters = {"FilterVariable": "LastUpdatedAt", "GE": moment.isoformat(timespec="milliseconds")}
         try:
-            return await self._read_pages(shared, filters, listed, missing, MAX_UPDATED_PAGES)
+            return await self._read_pages(shared, filters, listed, missing, pages, every_page)
         except CALL_ERRORS as error:
             code, message = describe_call_error(error)
             if not is_retryable(code):
@@ -333,7 +396,7 @@ class BatchPredictionPoller:
                     code,
                     message,
                 )
-                self._updated_refused_until = time.time() + LISTING_REFUSED_INTERVALS * max(
+                self._updated_refused_until = self.now() + LISTING_REFUSED_INTERVALS * max(
                     self._least_listed_delay(), 1.0
                 )
             else:
@@ -348,10 +411,11 @@ class BatchPredictionPoller:
         listed: dict[str, dict[str, Any]],
         missing: set[str],
         max_calls: int,
+        every_page: bool = False,
     ) -> int:
         """Add one listing's jobs to ``listed``, newest first, until none is missing; return the calls made."""
         token, calls = None, 0
-        while missing and calls < max_calls:
+        while (missing or every_page) and calls < max_calls:
             page = await self.hook.describe_batch_predictions_async(
                 shared,
                 **filters,
@@ -405,11 +469,6 @@ def _least_delay(watches: list[Watch]) -> float:
     return min(watch.wait.delay for watch in watches)
 
 
-def _expire(watch: Watch) -> None:
-    if not watch.future.done():
-        watch.future.set_result(watch.observe(watch.wait.expire))
-
-
 def _fail(watch: Watch, error: BaseException) -> None:
     if not watch.future.done():
         watch.future.set_exception(error)
@@ -440,12 +499,18 @@ async def wait_for_batch_prediction(hook: MachineLearningHook, wait: EntityWait)
     """Wait for one batch prediction through its connection's poller; the trigger's whole wait."""
     if wait.kind != BATCH_PREDICTION:
         raise ValueError(f"kind {wait.kind.name!r}: the poller watches batch predictions only")
+    # Registration happens here rather than in a coroutine of the poller's: a triggerer holds thousands of
+    # these waits, and each coroutine frame fewer is memory per wait.
     while True:
+        poller = poller_for(hook)
+        watch = poller.register(wait)
         try:
-            return await poller_for(hook).wait(wait)
+            return await watch.future
         except PollerStopped:
             # Its loop task was cancelled while this wait goes on: carry on with a new one.
             continue
+        finally:
+            poller.unregister(watch)
 
 
 def running_pollers() -> list[BatchPredictionPoller]:
