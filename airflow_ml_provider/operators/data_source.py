@@ -240,7 +240,7 @@ class _DatabaseDataSourceOperator(_DataSourceOperator):
     @staticmethod
     def _database_credentials(conn_id_field: str, conn_id: Any, max_password: int) -> dict[str, str]:
         """The login and password of the Airflow connection ``conn_id``; errors never show the password."""
-        from airflow.providers.common.compat.sdk import AirflowNotFoundException, BaseHook, mask_secret
+        from airflow.providers.common.compat.sdk import AirflowNotFoundException, BaseHook
 
         if not isinstance(conn_id, str) or not conn_id:
             raise InvalidParameterError(conn_id_field, conn_id, "must name an Airflow connection")
@@ -250,7 +250,7 @@ class _DatabaseDataSourceOperator(_DataSourceOperator):
             raise InvalidParameterError(conn_id_field, conn_id, "no Airflow connection has this ID") from None
         password = connection.password or ""
         if password:
-            mask_secret(password)
+            _mask_secret(password)
         if not 8 <= len(password) <= max_password:
             raise InvalidParameterError(
                 conn_id_field, conn_id, f"the connection's password must be 8-{max_password} characters long"
@@ -414,3 +414,18 @@ class CreateDataSourceFromRDSOperator(_DatabaseDataSourceOperator):
         role_arn = self._role_arn()
         spec["DatabaseCredentials"] = self._credentials()
         return self._data_source_request("RDSData", spec, RoleARN=role_arn)
+
+
+def _mask_secret(secret: str) -> None:
+    """Have Airflow's secrets masker hide ``secret`` in every log line and rendered field."""
+    try:
+        from airflow.providers.common.compat.sdk import mask_secret
+    except ImportError:
+        # common-compat has it from 1.22, which needs Python 3.11: before, Airflow 3's masker, then Airflow 2's.
+        try:
+            from airflow.sdk.execution_time.secrets_masker import mask_secret  # type: ignore[no-redef]
+        except ImportError:
+            from airflow.utils.log.secrets_masker import (  # type: ignore[import-not-found,no-redef]
+                mask_secret,
+            )
+    mask_secret(secret)

@@ -178,9 +178,12 @@ class BatchPredictionPoller:
         self.watches.discard(watch)
         delay = watch.wait.delay
         # A gathering whose every wait left before its cycle (their triggers were cancelled) is forgotten.
-        if not watch.wait.attempts and delay in self._gathering:
-            if not any(other.wait.delay == delay and not other.wait.attempts for other in self.watches):
-                del self._gathering[delay]
+        if (
+            not watch.wait.attempts
+            and delay in self._gathering
+            and not any(other.wait.delay == delay and not other.wait.attempts for other in self.watches)
+        ):
+            del self._gathering[delay]
         self._wakeup.set()
 
     def _last_look(self, watch: Watch) -> None:
