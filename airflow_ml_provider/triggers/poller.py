@@ -53,11 +53,6 @@ PAGE_LIMIT = 100
 UPDATED_SINCE_MARGIN_SECONDS = 5.0
 # Beyond this many pages of recently updated jobs, the jobs not seen yet are asked for one by one.
 MAX_UPDATED_PAGES = 10
-# A job that ends just after its page of a status list was read shows as running until the next cycle.
-# Where the status lists take longer than this (thousands of running jobs), the recently updated list
-# is read after them too, so that such endings count in this cycle: completions are reported within
-# one interval and a second, not one interval and the listing's length.
-LONG_LISTING_SECONDS = 0.5
 # Triggers created by the same triggerer loop iteration are served by one first cycle.
 JOIN_GATHER_SECONDS = 0.1
 # Timers fire a little late; a wait due this close to a cycle's start joins it rather than the next.
@@ -352,45 +347,26 @@ class BatchPredictionPoller:
             filters = {"FilterVariable": "Status", "EQ": status}
             calls += await self._read_pages(shared, filters, listed, missing, len(wanted) - calls)
         # The service's times are on the wall clock: so is the moment the listing began.
-        listing_began = time.time() - (self.now() - started)
-        previous, self._listed_at = self._listed_at, listing_began
-        if started >= self._updated_refused_until:
-            long_listing = self.now() - started > LONG_LISTING_SECONDS
-            if missing and previous is not None:
-                since, pages = previous, MAX_UPDATED_PAGES
-            else:
-                # Within what asking for each job would cost, as the status lists are.
-                since = listing_began
-                pages = min(MAX_UPDATED_PAGES, len(wanted) - calls) if long_listing else 0
-            if pages > 0:
-                since -= UPDATED_SINCE_MARGIN_SECONDS
-                calls += await self._list_updated(
-                    shared, since, listed, missing, pages, every_page=long_listing
-                )
+        since, self._listed_at = self._listed_at, time.time() - (self.now() - started)
+        if missing and since is not None and started >= self._updated_refused_until:
+            calls += await self._list_updated(shared, since - UPDATED_SINCE_MARGIN_SECONDS, listed, missing)
         self._list_calls_estimate = max(calls, len(LISTED_STATUSES))
         return listed
 
     async def _list_updated(
-        self,
-        shared: SharedClient,
-        since: float,
-        listed: dict[str, dict[str, Any]],
-        missing: set[str],
-        pages: int,
-        every_page: bool,
+        self, shared: SharedClient, since: float, listed: dict[str, dict[str, Any]], missing: set[str]
     ) -> int:
         """
-        Add the jobs updated at or after ``since`` to ``listed``, or update them; return the calls made.
+        Add the jobs updated at or after ``since`` to ``listed``; return the calls made.
 
         The status lists were read first, so a job that left them before they were read was updated
-        after the previous listing cycle began and is here, unless the lists lag. ``every_page`` reads
-        on when no job is missing, for the jobs that ended after the status lists showed them running.
-        Its failure only leaves the jobs not found to ``GetBatchPrediction``.
+        after the previous listing cycle began and is here, unless the lists lag. Its failure only
+        leaves the jobs not found to ``GetBatchPrediction``.
         """
         moment = datetime.datetime.fromtimestamp(since, datetime.timezone.utc)
         filters = {"FilterVariable": "LastUpdatedAt", "GE": moment.isoformat(timespec="milliseconds")}
         try:
-            return await self._read_pages(shared, filters, listed, missing, pages, every_page)
+            return await self._read_pages(shared, filters, listed, missing, MAX_UPDATED_PAGES)
         except CALL_ERRORS as error:
             code, message = describe_call_error(error)
             if not is_retryable(code):
@@ -414,11 +390,10 @@ class BatchPredictionPoller:
         listed: dict[str, dict[str, Any]],
         missing: set[str],
         max_calls: int,
-        every_page: bool = False,
     ) -> int:
         """Add one listing's jobs to ``listed``, newest first, until none is missing; return the calls made."""
         token, calls = None, 0
-        while (missing or every_page) and calls < max_calls:
+        while missing and calls < max_calls:
             page = await self.hook.describe_batch_predictions_async(
                 shared,
                 **filters,

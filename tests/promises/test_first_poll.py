@@ -425,8 +425,10 @@ async def test_waits_moved_from_a_stopped_poller_poll_at_once(
     [
         pytest.param(
             1,
+            # Not strict: a newcomer whose gathering happens to fall on the other delay's cycle (a loaded
+            # machine delaying the test's timing) is answered by its listing.
             marks=pytest.mark.xfail(
-                strict=True,
+                strict=False,
                 reason="a wait joins only a cycle of its own delay: the first wait of a new delay polls "
                 "alone, with one GetBatchPrediction",
             ),
