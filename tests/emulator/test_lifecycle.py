@@ -103,9 +103,13 @@ def test_concurrency_limit_holds_extra_jobs_in_pending(ml, pipeline, tiny, emula
     ]
     most_in_progress, saw_waiting = 0, False
     while True:
-        statuses = [
-            ml.get_batch_prediction(BatchPredictionId=item)["Status"] for item in batch_prediction_ids
-        ]
+        # One list call reads the five jobs within microseconds; a Get each spreads the reads over
+        # milliseconds, and a job ending between two Gets while the next starts looks like three at once.
+        listed = ml.describe_batch_predictions(
+            FilterVariable="MLModelId", EQ=tiny["ml_model_id"], SortOrder="dsc", Limit=100
+        )["Results"]
+        statuses = [job["Status"] for job in listed if job["BatchPredictionId"] in batch_prediction_ids]
+        assert len(statuses) == len(batch_prediction_ids)
         most_in_progress = max(most_in_progress, statuses.count("INPROGRESS"))
         saw_waiting |= statuses.count("INPROGRESS") == 2 and "PENDING" in statuses
         if all(status == "COMPLETED" for status in statuses):
