@@ -206,7 +206,7 @@ class BatchPredictionPoller:
         When a wait polls first: in the next cycle of the waits of its delay, if there are any.
 
         The first wait of its delay polls after :data:`JOIN_GATHER_SECONDS`, and the waits deferred
-        beside it join that cycle. Later ones join the next grid cycle of their delay (see
+        beside it join that cycle. Later ones join the cycle at the grid point of their delay ahead (see
         :func:`next_due`), within one delay, as every later poll is: that cycle's listing answers them
         with the others, where polling at once would cost a call each; a cycle under way has listed
         without them. None that joins others polls first past its deadline; a wait moved from a stopped

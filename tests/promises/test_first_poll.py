@@ -26,6 +26,7 @@ from tests.triggers.test_poller import (  # noqa: F401 - fixtures
     create_jobs,
     emulator,
     events_of,
+    listing_started,
     ml,
     model,
     polled_waits,
@@ -87,6 +88,32 @@ async def timed_event(batch_prediction_id: str, **trigger_kwargs: Any) -> tuple[
     [events] = await events_of([trigger(batch_prediction_id, **trigger_kwargs)])
     assert len(events) == 1, events
     return events[0], time.monotonic() - started
+
+
+async def deferred_during_a_slow_listing(
+    emulator: Emulator,
+    ml: Any,
+    model: tuple[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    latency: float,
+    **trigger_kwargs: Any,
+) -> tuple[dict[str, Any], float]:
+    """
+    The event of a wait on a COMPLETED job, deferred while a cycle lists: four waits of delay 0.5 are
+    watched, the service answers ``DescribeBatchPredictions`` after ``latency`` seconds (Gets at once).
+    """
+    emulator.configure(job_duration=60)
+    run = await background(ml, model, 4, 0.5)
+    listing = listing_started(monkeypatch)
+    (job,) = completed_jobs(emulator, ml, model, 1)
+    emulator.configure(latency=latency, operations=["DescribeBatchPredictions"])
+    try:
+        listing.clear()
+        await asyncio.wait_for(listing.wait(), timeout=10)
+        return await timed_event(job, **trigger_kwargs)
+    finally:
+        emulator.configure(latency=0.0)
+        await stop(run)
 
 
 async def test_the_first_wait_of_its_delay_is_not_scheduled_past_a_deadline_nearer_than_the_gathering(
@@ -190,25 +217,9 @@ async def test_a_wait_deferred_while_a_slow_listing_runs_is_answered_within_its_
     does not depend on the machine's load.
     """
     delay = 0.5
-    emulator.configure(job_duration=60)
-    run = await background(ml, model, 4, delay)
-    listing = asyncio.Event()
-    describe = MachineLearningHook.describe_batch_predictions_async
-
-    async def noticed(self: MachineLearningHook, client: Any, **filters: Any) -> dict[str, Any]:
-        listing.set()
-        return await describe(self, client, **filters)
-
-    monkeypatch.setattr(MachineLearningHook, "describe_batch_predictions_async", noticed)
-    (job,) = completed_jobs(emulator, ml, model, 1)
-    emulator.configure(latency=1.5, operations=["DescribeBatchPredictions"])
-    try:
-        listing.clear()
-        await asyncio.wait_for(listing.wait(), timeout=10)
-        event, seconds = await timed_event(job, waiter_delay=delay)
-    finally:
-        emulator.configure(latency=0.0)
-        await stop(run)
+    event, seconds = await deferred_during_a_slow_listing(
+        emulator, ml, model, monkeypatch, 1.5, waiter_delay=delay
+    )
 
     assert event["status"] == "success"
     assert seconds <= delay + 1.0 + LOAD_MARGIN_SECONDS, (
@@ -230,25 +241,9 @@ async def test_a_job_completed_before_its_wait_deferred_is_never_reported_as_a_t
     it was None", without one poll made. The existing slow-list test checks only that such a wait ends by
     its deadline, on a job still running, where ``timeout`` is right.
     """
-    emulator.configure(job_duration=60)
-    run = await background(ml, model, 4, 0.5)
-    listing = asyncio.Event()
-    describe = MachineLearningHook.describe_batch_predictions_async
-
-    async def noticed(self: MachineLearningHook, client: Any, **filters: Any) -> dict[str, Any]:
-        listing.set()
-        return await describe(self, client, **filters)
-
-    monkeypatch.setattr(MachineLearningHook, "describe_batch_predictions_async", noticed)
-    (job,) = completed_jobs(emulator, ml, model, 1)
-    emulator.configure(latency=2.0, operations=["DescribeBatchPredictions"])
-    try:
-        listing.clear()
-        await asyncio.wait_for(listing.wait(), timeout=10)
-        event, _ = await timed_event(job, waiter_delay=0.5, deadline=time.time() + 1.0)
-    finally:
-        emulator.configure(latency=0.0)
-        await stop(run)
+    event, _ = await deferred_during_a_slow_listing(
+        emulator, ml, model, monkeypatch, 2.0, waiter_delay=0.5, deadline=time.time() + 1.0
+    )
 
     assert event["status"] == "success", f"{event['status']}: {event['message']}"
 

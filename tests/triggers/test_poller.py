@@ -95,6 +95,20 @@ def completed_jobs(emulator: Emulator, ml: Any, model: tuple[str, str], count: i
     return ids
 
 
+def listing_started(monkeypatch: pytest.MonkeyPatch, slowdown: float = 0.0) -> asyncio.Event:
+    """An event set whenever the poller starts a list call, each call held ``slowdown`` seconds first."""
+    listing = asyncio.Event()
+    describe = MachineLearningHook.describe_batch_predictions_async
+
+    async def noticed(self: MachineLearningHook, client: Any, **filters: Any) -> dict[str, Any]:
+        listing.set()
+        await asyncio.sleep(slowdown)
+        return await describe(self, client, **filters)
+
+    monkeypatch.setattr(MachineLearningHook, "describe_batch_predictions_async", noticed)
+    return listing
+
+
 def trigger(batch_prediction_id: str, **kwargs: Any) -> BatchPredictionTrigger:
     settings: dict[str, Any] = {"waiter_delay": 0.3, "deadline": time.time() + 60, **kwargs}
     return BatchPredictionTrigger(batch_prediction_id=batch_prediction_id, **settings)
@@ -521,18 +535,9 @@ async def test_waits_joining_while_a_cycle_lists_wait_for_the_next_cycle_instead
     emulator: Emulator, ml: Any, model: tuple[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A busy account's listing takes a while; waits deferred meanwhile must not poll alone after it.
-    describe = MachineLearningHook.describe_batch_predictions_async
-
-    listing = asyncio.Event()
-
-    async def slow(self: MachineLearningHook, client: Any, **filters: Any) -> dict[str, Any]:
-        listing.set()
-        await asyncio.sleep(0.4)
-        return await describe(self, client, **filters)
-
     emulator.configure(job_duration=60)
     _, run = await waiting_jobs(ml, model, 20, waiter_delay=1.0)
-    monkeypatch.setattr(MachineLearningHook, "describe_batch_predictions_async", slow)
+    listing = listing_started(monkeypatch, slowdown=0.4)
     # Fewer than the listing's pages: alone after the cycle, they would each be asked for.
     finished = completed_jobs(emulator, ml, model, 2)
     await asyncio.wait_for(listing.wait(), timeout=5)
