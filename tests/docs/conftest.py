@@ -44,7 +44,7 @@ def documented_objects(ml_client: Any, ml_emulator: Any) -> dict[str, str]:
     return {"ml_model_id": "churn-model", "data_source_id": "customers"}
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def documented_databases(
     ml_emulator: Any, redshift: Any, rds: Any, breast_cancer_tables: dict[str, Any]
 ) -> Iterator[dict[str, str]]:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from amazon_ml_emulator.testing.dag_runner import migrated_home, run_dag_test
+from amazon_ml_emulator.testing.dag_runner import DagRunResult, migrated_home, run_dag_tests
 from tests.conftest import REPOSITORY
 
 PAGES = [REPOSITORY / "README.md", *sorted((REPOSITORY / "docs").rglob("*.md"))]
@@ -58,27 +58,40 @@ def test_the_pages_hold_python_snippets_of_both_kinds():
     assert sum(bool(block.dag_ids) for block in PYTHON_BLOCKS) >= 10
 
 
+DAG_BLOCKS = [block for block in PYTHON_BLOCKS if block.dag_ids]
+
+
+@pytest.fixture(scope="module")
+def snippet_runs(
+    documented_objects, documented_databases, ml_emulator, airflow_template, tmp_path_factory
+) -> dict[str, DagRunResult]:
+    """
+    Every DAG of every snippet, run under ``airflow dags test`` one after another in one Airflow process.
+
+    Each snippet is its own DAG file in one folder; DAG IDs are unique across the pages.
+    """
+    dag_ids = [dag_id for block in DAG_BLOCKS for dag_id in block.dag_ids]
+    assert len(dag_ids) == len(set(dag_ids)), "a DAG ID is used by two snippets"
+    dags_folder = tmp_path_factory.mktemp("snippet-dags")
+    for number, block in enumerate(DAG_BLOCKS):
+        (dags_folder / f"snippet_{number}.py").write_text(block.code)
+    return run_dag_tests(
+        dag_ids,
+        home=migrated_home(airflow_template, tmp_path_factory.mktemp("snippet-home")),
+        dags_folder=dags_folder,
+        connection_json=ml_emulator.connection_json(),
+        # The snippets that read a database find the documented servers through these connections.
+        extra_environment=documented_databases,
+        timeout=1800,
+    )
+
+
 @pytest.mark.system
-@pytest.mark.timeout(900)  # up to two DAG runs, on a machine that may be busy
-@pytest.mark.parametrize("block", [b for b in PYTHON_BLOCKS if b.dag_ids], ids=str)
-def test_dag_snippet_runs_under_airflow_dags_test(
-    block, documented_objects, emulator, airflow_template, tmp_path, request
-):
-    # Snippets that read a database get the documented servers and their connections.
-    reads_a_database = any(name in block.code for name in ("FromRedshiftOperator", "FromRDSOperator"))
-    environment = request.getfixturevalue("documented_databases") if reads_a_database else {}
-    dags_folder = tmp_path / "dags"
-    dags_folder.mkdir()
-    (dags_folder / "snippet.py").write_text(block.code)
+@pytest.mark.timeout(1800)  # the first test waits for every snippet's runs, on a machine that may be busy
+@pytest.mark.parametrize("block", DAG_BLOCKS, ids=str)
+def test_dag_snippet_runs_under_airflow_dags_test(block, snippet_runs):
     for dag_id in block.dag_ids:
-        result = run_dag_test(
-            dag_id,
-            home=migrated_home(airflow_template, tmp_path / f"home-{dag_id}"),
-            dags_folder=dags_folder,
-            connection_json=emulator.connection_json(),
-            extra_environment=environment,
-            timeout=300,
-        )
+        result = snippet_runs[dag_id]
         assert result.task_states, f"{block}: DAG {dag_id} did not run:\n{result.output[-4000:]}"
         assert result.succeeded, f"{block}: DAG {dag_id} {result.task_states}:\n{result.output[-4000:]}"
 

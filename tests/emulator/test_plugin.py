@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import urllib.parse
 
 from amazon_ml_emulator.datasets import TINY_CSV, TINY_SCHEMA
@@ -53,3 +55,20 @@ def test_the_connection_uri_points_airflow_at_the_emulator(amazon_ml_emulator, a
     )
     query = urllib.parse.parse_qs(urllib.parse.urlsplit(amazon_ml_connection_uri).query)
     assert json.loads(query["__extra__"][0]) == amazon_ml_emulator.connection_extra()
+
+
+def test_the_dag_fixture_works_where_pytests_cache_is_turned_off(tmp_path):
+    # Users run with `-p no:cacheprovider` on read-only checkouts; the migrated home then lives in the test's folder.
+    (tmp_path / "test_users.py").write_text(
+        "def test_it(amazon_ml_run_dag, tmp_path):\n    assert callable(amazon_ml_run_dag)\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--rootdir", str(tmp_path), "-q"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:]
+    assert "1 passed" in completed.stdout

@@ -80,9 +80,11 @@ def amazon_ml_run_dag(
     from amazon_ml_emulator.testing.dag_runner import migrated_home, run_dag_test
 
     # One migrated metadata database per Airflow version, kept in pytest's cache across sessions and copied
-    # into each test's own AIRFLOW_HOME: only the first run pays for `airflow db migrate`.
+    # into each test's own AIRFLOW_HOME: only the first run pays for `airflow db migrate`. Without the cache
+    # (`-p no:cacheprovider`), each test migrates its own.
     version = importlib.metadata.version("apache-airflow")
-    template = request.config.cache.mkdir(f"amazon-ml-airflow-{version}")
+    cache = getattr(request.config, "cache", None)
+    template = cache.mkdir(f"amazon-ml-airflow-{version}") if cache is not None else tmp_path / "template"
 
     def run(dag_file: str | Path, dag_id: str, conf: dict[str, Any] | None = None) -> DagRunResult:
         home = migrated_home(template, tmp_path / "airflow")
