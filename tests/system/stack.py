@@ -14,7 +14,6 @@ import shlex
 import shutil
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import sqlalchemy
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 FINISHED_RUN_STATES = frozenset({"success", "failed"})
@@ -449,8 +450,14 @@ class AirflowStack:
         return self.request("POST", f"/api/v2/dags/{dag_id}/dagRuns", body)["dag_run_id"]
 
     def run_states(self, dag_id: str, run_ids: list[str]) -> dict[str, str]:
-        runs = self.request("GET", f"/api/v2/dags/{dag_id}/dagRuns?limit=500")["dag_runs"]
-        return {run["dag_run_id"]: run["state"] for run in runs if run["dag_run_id"] in run_ids}
+        """Run ID to state, of those of ``run_ids`` the API lists."""
+        # Page by page: the API answers at most `[api] maximum_page_limit` (100) runs at a time.
+        states: dict[str, str] = {}
+        while True:
+            page = self.request("GET", f"/api/v2/dags/{dag_id}/dagRuns?limit=100&offset={len(states)}")
+            states.update((run["dag_run_id"], run["state"]) for run in page["dag_runs"])
+            if not page["dag_runs"] or len(states) >= page["total_entries"]:
+                return {run_id: state for run_id, state in states.items() if run_id in run_ids}
 
     def wait_for_runs(self, dag_id: str, run_ids: list[str], timeout: float) -> dict[str, str]:
         """Wait until every run finished; return run ID to final state."""
@@ -558,30 +565,26 @@ class AirflowStack:
         # Only the triggers of deferred task instances: a try that failed while deferred (a worker's missed
         # heartbeat under load) leaves its trigger row until the triggerer cleans unused ones up. Only the
         # DAG's own: the scheduler also runs the scheduled DAGs of the tests' folder.
-        if not re.fullmatch(r"[A-Za-z0-9_.-]+", dag_id):
-            raise ValueError(f"not a DAG ID: {dag_id!r}")
         rows = self.database_rows(
             "SELECT job.unixname, count(*) FROM trigger JOIN job ON job.id = trigger.triggerer_id "
             "JOIN task_instance ON task_instance.trigger_id = trigger.id "
-            f"WHERE task_instance.state = 'deferred' AND task_instance.dag_id = '{dag_id}' "
-            "GROUP BY job.unixname"
+            "WHERE task_instance.state = 'deferred' AND task_instance.dag_id = :dag_id "
+            "GROUP BY job.unixname",
+            dag_id=dag_id,
         )
         return {name: count for name, count in rows}
 
     def component_log(self, name: str) -> str:
         return (self.home / "processes" / f"{name}.log").read_text(errors="replace")
 
-    def database_rows(self, query: str) -> list[tuple[Any, ...]]:
-        """Rows of ``query`` on the metadata database."""
-        if self.database == "sqlite":
-            with sqlite3.connect(self.database_url.removeprefix("sqlite:///")) as connection:
-                return connection.execute(query).fetchall()
-        import psycopg2
-
-        url = self.database_url.replace("postgresql+psycopg2://", "postgresql://")
-        with contextlib.closing(psycopg2.connect(url)) as connection, connection.cursor() as cursor:
-            cursor.execute(query)
-            return cursor.fetchall()
+    def database_rows(self, query: str, **parameters: Any) -> list[tuple[Any, ...]]:
+        """Rows of ``query`` on the metadata database, ``:name`` in it bound to ``parameters[name]``."""
+        engine = sqlalchemy.create_engine(self.database_url)
+        try:
+            with engine.connect() as connection:
+                return [tuple(row) for row in connection.execute(sqlalchemy.text(query), parameters)]
+        finally:
+            engine.dispose()
 
     def database_dump(self) -> str:
         """Every row of every table of the metadata database, as text: for searching it for secrets."""
