@@ -18,6 +18,30 @@ DEFAULT_CONN_ID = "aws_default"
 log = logging.getLogger(__name__)
 
 
+def connection_exists(aws_conn_id: str) -> bool:
+    """
+    Whether Airflow has the connection ``aws_conn_id``; the one place that decides what a missing one means.
+
+    Only the default connection may be missing: boto3's default credential chain then serves, as in the
+    Amazon provider. Any other ID that names no connection is a mistake, and an error before any call:
+    never a quiet switch to other credentials, in a worker or in the triggerer.
+    """
+    from airflow.providers.common.compat.sdk import AirflowNotFoundException, BaseHook
+
+    try:
+        BaseHook.get_connection(aws_conn_id)
+    except AirflowNotFoundException:
+        if aws_conn_id != DEFAULT_CONN_ID:
+            raise InvalidParameterError(
+                "aws_conn_id",
+                aws_conn_id,
+                f"no Airflow connection has this ID (only a missing {DEFAULT_CONN_ID!r} falls back to "
+                "boto3's default credentials)",
+            ) from None
+        return False
+    return True
+
+
 class MachineLearningHookMixin:
     """
     Holds ``aws_conn_id``, ``region_name``, ``verify`` and ``botocore_config`` and builds the hook.
@@ -51,20 +75,11 @@ class MachineLearningHookMixin:
         as the Amazon provider does: deployments on EC2, EKS or MWAA rely on their instance or execution
         role. A connection named explicitly that does not exist is a mistake, and fails before any call.
         """
-        if self.aws_conn_id:
-            from airflow.providers.common.compat.sdk import AirflowNotFoundException, BaseHook
-
-            try:
-                BaseHook.get_connection(self.aws_conn_id)
-            except AirflowNotFoundException:
-                if self.aws_conn_id != DEFAULT_CONN_ID:
-                    raise InvalidParameterError(
-                        "aws_conn_id", self.aws_conn_id, "no Airflow connection has this ID"
-                    ) from None
-                log.warning(
-                    "No Airflow connection %r: using boto3's default credential chain and region",
-                    self.aws_conn_id,
-                )
+        if self.aws_conn_id and not connection_exists(self.aws_conn_id):
+            log.warning(
+                "No Airflow connection %r: using boto3's default credential chain and region",
+                self.aws_conn_id,
+            )
         if self.region_name is not None:
             # botocore's own rule, checked here so the error names the parameter and is not retried.
             from botocore.exceptions import InvalidRegionError

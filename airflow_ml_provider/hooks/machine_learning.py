@@ -18,10 +18,12 @@ from typing import Any
 
 from airflow.providers.amazon.aws.hooks.base_aws import AwsGenericHook
 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+from airflow.providers.amazon.aws.utils.connection_wrapper import AwsConnectionWrapper
 from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
 from airflow_ml_provider.exceptions import BatchPredictionFailedError, ServiceRejectedError, WaitTimeoutError
+from airflow_ml_provider.hooks.connection import connection_exists
 from airflow_ml_provider.kinds import BATCH_PREDICTION, ML_MODEL, EntityKind
 from airflow_ml_provider.utils.entities import identity_differences, identity_digest
 from airflow_ml_provider.utils.realtime import (
@@ -285,6 +287,13 @@ class MachineLearningHook(AwsGenericHook):
         kwargs["client_type"] = "machinelearning"
         super().__init__(*args, **kwargs)
 
+    @cached_property
+    def conn_config(self) -> AwsConnectionWrapper:
+        """The Amazon provider's connection wrapper, once :func:`connection_exists` allowed the connection ID."""
+        if self.aws_conn_id:
+            connection_exists(self.aws_conn_id)
+        return super().conn_config
+
     def renewed(self) -> MachineLearningHook:
         """A hook with the same settings that reads its connection, and so its credentials, anew."""
         return type(self)(
@@ -508,6 +517,8 @@ class MachineLearningHook(AwsGenericHook):
     @cached_property
     def s3_hook(self) -> S3Hook:
         """The S3 hook on the same connection; it honours the connection's S3 ``service_config``."""
+        # The service's rule for a connection that does not exist holds for S3 too, before S3 is asked.
+        _ = self.conn_config
         return S3Hook(
             aws_conn_id=self.aws_conn_id,
             region_name=self._region_name,
