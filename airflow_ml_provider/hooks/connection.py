@@ -18,14 +18,17 @@ DEFAULT_CONN_ID = "aws_default"
 log = logging.getLogger(__name__)
 
 
-def connection_exists(aws_conn_id: str) -> bool:
+def check_connection_id(aws_conn_id: str | None) -> None:
     """
-    Whether Airflow has the connection ``aws_conn_id``; the one place that decides what a missing one means.
+    The one place that decides what a connection ID that names no Airflow connection means.
 
-    Only the default connection may be missing: boto3's default credential chain then serves, as in the
-    Amazon provider. Any other ID that names no connection is a mistake, and an error before any call:
-    never a quiet switch to other credentials, in a worker or in the triggerer.
+    Only the default connection may be missing: boto3's default credential chain then serves, with a warning,
+    as in the Amazon provider. Any other ID that names no connection is a mistake, and an error before any
+    call: never a quiet switch to other credentials, in a worker or in the triggerer. ``None`` asks for the
+    default chain.
     """
+    if not aws_conn_id:
+        return
     from airflow.providers.common.compat.sdk import AirflowNotFoundException, BaseHook
 
     try:
@@ -38,8 +41,9 @@ def connection_exists(aws_conn_id: str) -> bool:
                 f"no Airflow connection has this ID (only a missing {DEFAULT_CONN_ID!r} falls back to "
                 "boto3's default credentials)",
             ) from None
-        return False
-    return True
+        log.warning(
+            "No Airflow connection %r: using boto3's default credential chain and region", aws_conn_id
+        )
 
 
 class MachineLearningHookMixin:
@@ -75,11 +79,8 @@ class MachineLearningHookMixin:
         as the Amazon provider does: deployments on EC2, EKS or MWAA rely on their instance or execution
         role. A connection named explicitly that does not exist is a mistake, and fails before any call.
         """
-        if self.aws_conn_id and not connection_exists(self.aws_conn_id):
-            log.warning(
-                "No Airflow connection %r: using boto3's default credential chain and region",
-                self.aws_conn_id,
-            )
+        # The hook's connection goes through check_connection_id; the client built later reuses it.
+        _ = self.hook.conn_config
         if self.region_name is not None:
             # botocore's own rule, checked here so the error names the parameter and is not retried.
             from botocore.exceptions import InvalidRegionError

@@ -23,7 +23,7 @@ from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
 from airflow_ml_provider.exceptions import BatchPredictionFailedError, ServiceRejectedError, WaitTimeoutError
-from airflow_ml_provider.hooks.connection import connection_exists
+from airflow_ml_provider.hooks.connection import check_connection_id
 from airflow_ml_provider.kinds import BATCH_PREDICTION, ML_MODEL, EntityKind
 from airflow_ml_provider.utils.entities import identity_differences, identity_digest
 from airflow_ml_provider.utils.realtime import (
@@ -289,9 +289,8 @@ class MachineLearningHook(AwsGenericHook):
 
     @cached_property
     def conn_config(self) -> AwsConnectionWrapper:
-        """The Amazon provider's connection wrapper, once :func:`connection_exists` allowed the connection ID."""
-        if self.aws_conn_id:
-            connection_exists(self.aws_conn_id)
+        """The Amazon provider's connection wrapper, once :func:`check_connection_id` allowed the connection ID."""
+        check_connection_id(self.aws_conn_id)
         return super().conn_config
 
     def renewed(self) -> MachineLearningHook:

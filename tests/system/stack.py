@@ -453,10 +453,12 @@ class AirflowStack:
         """Run ID to state, of those of ``run_ids`` the API lists."""
         # Page by page: the API answers at most `[api] maximum_page_limit` (100) runs at a time.
         states: dict[str, str] = {}
+        offset = 0
         while True:
-            page = self.request("GET", f"/api/v2/dags/{dag_id}/dagRuns?limit=100&offset={len(states)}")
+            page = self.request("GET", f"/api/v2/dags/{dag_id}/dagRuns?limit=100&offset={offset}")
             states.update((run["dag_run_id"], run["state"]) for run in page["dag_runs"])
-            if not page["dag_runs"] or len(states) >= page["total_entries"]:
+            offset += len(page["dag_runs"])
+            if not page["dag_runs"] or offset >= page["total_entries"]:
                 return {run_id: state for run_id, state in states.items() if run_id in run_ids}
 
     def wait_for_runs(self, dag_id: str, run_ids: list[str], timeout: float) -> dict[str, str]:

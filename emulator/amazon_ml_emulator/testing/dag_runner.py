@@ -219,7 +219,7 @@ def run_dag_tests(
     log_path = home / "dags-test.log"
     command = [sys.executable, "-m", __name__, *dag_ids]
     returncode = _run_logged(command, environment, log_path, timeout)
-    outputs: dict[str, str] = {}
+    outputs: dict[str, list[str]] = {}
     codes: dict[str, int] = {}
     current = None
     for line in log_path.read_text().splitlines(keepends=True):
@@ -229,12 +229,12 @@ def run_dag_tests(
             if code:
                 codes[dag_id] = int(code[0])
         elif current is not None:
-            outputs[current] = outputs.get(current, "") + line
+            outputs.setdefault(current, []).append(line)
     return {
         dag_id: DagRunResult(
             # A DAG the process did not finish gets the process's exit code, or 1.
             codes.get(dag_id, returncode or 1),
-            outputs.get(dag_id, ""),
+            "".join(outputs.get(dag_id, [])),
             **read_dag_run(home, dag_id),
         )
         for dag_id in dag_ids
