@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import json
 import logging
+import math
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -58,6 +59,12 @@ CREDENTIAL_ERROR_CODES = frozenset(
     }
 )
 MAX_BACKOFF_FACTOR = 8
+# Refusals that can be the service's lag rather than its answer, and how long one may last before it is final:
+# credentials refused while a rotated key reaches the service before the connection (a secrets backend that
+# lags), and an object not found right after its create (the service's reads can lag its writes). A wait
+# retries them with backoff, reading the connection anew, for this long after the first in a row, and never
+# past its deadline.
+LAG_GRACE_SECONDS = {**dict.fromkeys(CREDENTIAL_ERROR_CODES, 60.0), "ResourceNotFoundException": 30.0}
 # A wait logs a status when it first sees it, then at every attempt number divisible by this while the
 # status stays the same: a week-long wait of the default 30 s delay writes about 2,000 lines, not 20,000.
 LOG_EVERY_ATTEMPTS = 10
@@ -75,6 +82,16 @@ def is_retryable(code: str) -> bool:
 def is_credential_error(code: str) -> bool:
     """Whether the service refused the caller's credentials, which reading the connection again may cure."""
     return code in CREDENTIAL_ERROR_CODES
+
+
+def lag_grace(code: str) -> float:
+    """How long a refusal with this code may last before it is final: 0 for one that is final at once."""
+    return LAG_GRACE_SECONDS.get(code, 0.0)
+
+
+def backoff(delay: float, failures_in_a_row: int) -> float:
+    """The pause after the n-th failure in a row: the delay, doubled each time up to eight times it."""
+    return delay * min(2 ** max(failures_in_a_row - 1, 0), MAX_BACKOFF_FACTOR)
 
 
 EVENT_KEYS = frozenset({"status", "entity_kind", "entity_id", "description", "message"})
@@ -205,15 +222,16 @@ class EntityWait:
 
     Every poll counts as an attempt, throttled or failed ones included, and failed ones back off
     exponentially, so a throttled wait slows down and still ends. The wait gives up at
-    ``max_attempts`` polls or at ``deadline`` (epoch seconds), whichever comes first.
+    ``max_attempts`` polls or at ``deadline``, whichever comes first.
 
     :param kind: The kind of object to wait for.
     :param entity_id: The object's ID.
     :param delay: Seconds between polls while the object is pending or in progress.
     :param max_attempts: Polls allowed, or None for no limit but the deadline.
-    :param deadline: Epoch seconds after which the wait gives up, or None. With neither limit the
-        caller bounds the wait (a sensor's poke, which its ``timeout`` ends).
-    :param clock: Source of the current epoch time.
+    :param deadline: The moment on ``clock`` after which the wait gives up, or None. With neither limit
+        the caller bounds the wait (a sensor's poke, which its ``timeout`` ends). A deadline handed over
+        as epoch seconds becomes one with :func:`~airflow_ml_provider.utils.clock.local_deadline`.
+    :param clock: The monotonic clock the deadline is on, so that a step of the wall clock changes nothing.
     """
 
     kind: EntityKind
@@ -221,9 +239,11 @@ class EntityWait:
     delay: float
     max_attempts: int | None = None
     deadline: float | None = None
-    clock: Callable[[], float] = field(default=time.time, repr=False)
+    clock: Callable[[], float] = field(default=time.monotonic, repr=False)
     attempts: int = 0
     errors_in_a_row: int = 0
+    # When the refusals that may be the service's lag (see LAG_GRACE_SECONDS) began, on ``clock``.
+    lagging_since: float | None = None
     # The last description's status, for the log line of a change and the message of a timeout.
     last_status: Any = None
     # The last description as JSON text: a triggerer holds thousands of waits, and the text takes half
@@ -240,6 +260,7 @@ class EntityWait:
         """Take a ``Get`` response; return the result if the object reached a final status."""
         self.attempts += 1
         self.errors_in_a_row = 0
+        self.lagging_since = None
         previous = self.last_status
         described = json_safe(description)
         self._last_description_json = json.dumps(described, separators=(",", ":"))
@@ -259,23 +280,41 @@ class EntityWait:
         return self._next(self.delay)
 
     def on_error(self, code: str, message: str) -> WaitResult | float:
-        """Take a failed poll; retryable errors back off, any other ends the wait with ``error``."""
+        """
+        Take a failed poll; retryable errors back off, any other ends the wait with ``error``.
+
+        A refusal that may be the service's lag (refused credentials, not found) backs off too, until it has
+        lasted its grace (:data:`LAG_GRACE_SECONDS`); then it ends the wait like any other.
+        """
         self.attempts += 1
-        if not is_retryable(code):
+        grace_left = self._lag_grace_left(code)
+        if not is_retryable(code) and grace_left <= 0:
             return WaitResult(
                 Outcome.ERROR, self.kind, self.entity_id, self.last_description, f"{code}: {message}", code
             )
         self.errors_in_a_row += 1
-        backoff = self.delay * min(2 ** (self.errors_in_a_row - 1), MAX_BACKOFF_FACTOR)
+        # The last try of a lag falls when its grace ends, not a long backoff later.
+        pause = min(backoff(self.delay, self.errors_in_a_row), grace_left)
         log.warning(
             "Polling %s %s failed with %s (attempt %s); backing off %.1f s",
             self.kind.title.lower(),
             self.entity_id,
             code,
             self._count(),
-            backoff,
+            pause,
         )
-        return self._next(backoff)
+        return self._next(pause)
+
+    def _lag_grace_left(self, code: str) -> float:
+        """Seconds left of the grace of a refusal that may be the service's lag; infinite for other errors."""
+        grace = lag_grace(code)
+        if not grace:
+            self.lagging_since = None
+            return -math.inf if not is_retryable(code) else math.inf
+        now = self.clock()
+        if self.lagging_since is None:
+            self.lagging_since = now
+        return grace - (now - self.lagging_since)
 
     def _count(self) -> str:
         return f"{self.attempts}/{self.max_attempts}" if self.max_attempts else str(self.attempts)
@@ -283,12 +322,14 @@ class EntityWait:
     def _next(self, seconds: float) -> WaitResult | float:
         if self.max_attempts is not None and self.attempts >= self.max_attempts:
             return self._timeout(f"{self.attempts} polls made, the limit is {self.max_attempts}")
-        if self.deadline is not None:
-            remaining = self.deadline - self.clock()
-            if remaining <= 0:
-                return self._timeout("the deadline passed")
-            seconds = min(seconds, remaining)
-        return seconds
+        remaining = self.remaining()
+        if remaining <= 0:
+            return self._timeout("the deadline passed")
+        return min(seconds, remaining)
+
+    def remaining(self) -> float:
+        """Seconds left until the deadline; infinite without one."""
+        return math.inf if self.deadline is None else self.deadline - self.clock()
 
     def expire(self) -> WaitResult:
         """End the wait at its deadline, when no poll could be made in time to decide it."""

@@ -27,12 +27,14 @@ class TaskInstanceStub:
         run_id: str = "run",
         map_index: int = -1,
         max_tries: int = 0,
+        try_number: int = 1,
     ) -> None:
         self.dag_id = dag_id
         self.task_id = task_id
         self.run_id = run_id
         self.map_index = map_index
         self.max_tries = max_tries
+        self.try_number = try_number
         self.xcoms: dict[str, Any] = {}
 
     def xcom_push(self, key: str, value: Any) -> None:

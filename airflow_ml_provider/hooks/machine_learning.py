@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mappin
 from contextlib import asynccontextmanager, closing, contextmanager
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 
 from airflow.providers.amazon.aws.hooks.base_aws import AwsGenericHook
 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
@@ -22,10 +22,16 @@ from airflow.providers.amazon.aws.utils.connection_wrapper import AwsConnectionW
 from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
-from airflow_ml_provider.exceptions import BatchPredictionFailedError, ServiceRejectedError, WaitTimeoutError
+from airflow_ml_provider.exceptions import (
+    BatchPredictionFailedError,
+    InvalidParameterError,
+    ServiceRejectedError,
+    WaitTimeoutError,
+)
 from airflow_ml_provider.hooks.connection import check_connection_id
 from airflow_ml_provider.kinds import BATCH_PREDICTION, ML_MODEL, EntityKind
 from airflow_ml_provider.utils.entities import identity_differences, identity_digest
+from airflow_ml_provider.utils.ownership import OWNER_TAG, REQUEST_TAG, SUCCEEDED_TAG, Owner, foreign
 from airflow_ml_provider.utils.realtime import (
     endpoint_reached,
     endpoint_status,
@@ -48,6 +54,7 @@ from airflow_ml_provider.waiting import (
 )
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 # A shared client is rebuilt from its connection this often, so that an edited connection (a rotated
 # key, another extra) reaches the waits that are already running.
@@ -56,10 +63,6 @@ CLIENT_RENEW_SECONDS = 900
 CREDENTIAL_RENEW_MIN_SECONDS = 5.0
 # After a rebuild of a shared client failed, the next one is tried this much later.
 CLIENT_RENEW_RETRY_SECONDS = 30.0
-# Tags the provider keeps on every object it creates (the user's own tags sit beside them).
-REQUEST_TAG = "airflow-ml-provider:request"
-SUCCEEDED_TAG = "airflow-ml-provider:succeeded"
-PROVIDER_TAG_PREFIX = "airflow-ml-provider:"
 
 
 def manifest_uri(output_uri: str, batch_prediction_id: str) -> str:
@@ -379,6 +382,7 @@ class MachineLearningHook(AwsGenericHook):
         request: dict[str, Any],
         tags: Mapping[str, str] | None = None,
         run: str = "",
+        owner: Owner | None = None,
     ) -> Submission:
         """
         Create an object, or reattach to the one an earlier try of the same task run created.
@@ -390,8 +394,10 @@ class MachineLearningHook(AwsGenericHook):
         naming another ``run``: a re-run wants a fresh object).
         The first other object is reattached to if every parameter that shapes it (the kind's
         identity) is the request's, and is an error naming each difference otherwise. Where the
-        chain has no object left, one is created. Every try (re)applies ``tags`` and the request's
-        digest (tag :data:`REQUEST_TAG`), which later tries compare.
+        chain has no object left, one is created. Every try (re)applies ``tags``, the request's
+        digest (tag :data:`REQUEST_TAG`), which later tries compare, and its ``owner`` (tag
+        :data:`OWNER_TAG`): an object on the chain that another task created is an error naming the ID
+        parameter, never reattached to nor passed over, and a kill deletes only what its try still owns.
 
         :param kind: The kind of object.
         :param entity_id: The first ID of the chain.
@@ -399,18 +405,24 @@ class MachineLearningHook(AwsGenericHook):
         :param tags: The user's tags for the object.
         :param run: Which run of the task instance this try belongs to: the same for its retries,
             another after a clear or for a run created anew under the same run ID.
+        :param owner: The try that submits; None when the hook is used outside a task.
         """
         identity = kind.identity(request)
         digest = identity_digest(identity)
-        tags = {**(tags or {}), REQUEST_TAG: digest}
+        tags = {**(tags or {}), REQUEST_TAG: digest, **({OWNER_TAG: owner.tag} if owner else {})}
         for generation in range(MAX_GENERATIONS):
             candidate_id = retry_entity_id(entity_id, generation)
             existing = self.find(kind, candidate_id)
             if existing is None:
-                self.log.info("Creating %s %s", kind.title.lower(), candidate_id)
-                self.create(kind, {kind.id_key: candidate_id, **request})
-                self.add_tags(kind, candidate_id, tags)
-                return Submission(self.get(kind, candidate_id), created=True)
+                return self._create_tagged(kind, candidate_id, request, tags)
+            existing_tags = self.get_tags(kind, candidate_id)
+            whose = foreign(existing_tags, owner) if owner else None
+            if whose:
+                raise InvalidParameterError(
+                    kind.id_param,
+                    candidate_id,
+                    f"names a {kind.title.lower()} that is not this task's ({whose}); give an ID of its own",
+                )
             if outcome_of(existing["Status"]) not in (None, Outcome.SUCCESS):
                 self.log.info(
                     "%s %s is %s (%s); trying the next ID",
@@ -420,7 +432,6 @@ class MachineLearningHook(AwsGenericHook):
                     existing.get("Message", ""),
                 )
                 continue
-            existing_tags = self.get_tags(kind, candidate_id)
             if existing_tags.get(SUCCEEDED_TAG, run) != run:
                 self.log.info(
                     "%s %s served an earlier run of this task that succeeded; trying the next ID",
@@ -451,13 +462,50 @@ class MachineLearningHook(AwsGenericHook):
             f"{MAX_GENERATIONS} objects under {entity_id} failed, were deleted or served earlier runs",
         )
 
+    def _create_tagged(
+        self, kind: EntityKind, entity_id: str, request: dict[str, Any], tags: Mapping[str, str]
+    ) -> Submission:
+        self.log.info("Creating %s %s", kind.title.lower(), entity_id)
+        self.create(kind, {kind.id_key: entity_id, **request})
+        self._riding_lag(kind, entity_id, lambda: self.add_tags(kind, entity_id, tags))
+        return Submission(self._riding_lag(kind, entity_id, lambda: self.get(kind, entity_id)), created=True)
+
+    def _riding_lag(self, kind: EntityKind, entity_id: str, call: Callable[[], _T]) -> _T:
+        """
+        Make a call about an object just created, asking again while the service does not find it yet.
+
+        The service's reads can lag its writes; the call backs off as a wait does and gives up when the
+        wait would (:data:`~airflow_ml_provider.waiting.LAG_GRACE_SECONDS`).
+        """
+        lag = EntityWait(kind, entity_id, delay=1.0)
+        while True:
+            try:
+                return call()
+            except ServiceRejectedError as error:
+                step = lag.on_error(error.code, error.service_message)
+                if error.code != "ResourceNotFoundException" or isinstance(step, WaitResult):
+                    raise
+                self.log.info("%s %s is not found yet; asking again in %.1f s", kind.title, entity_id, step)
+                time.sleep(step)
+
     def poll(self, wait: EntityWait) -> WaitResult | float:
-        """Call ``Get<Kind>`` once and let ``wait`` judge the answer; refused credentials are read anew once."""
-        try:
-            response = self._with_fresh_credentials(lambda: wait.kind.get(self.conn, wait.entity_id))
-        except CALL_ERRORS as error:
-            return wait.on_error(*describe_call_error(error))
-        return wait.on_description(response)
+        """
+        Call ``Get<Kind>`` and let ``wait`` judge the answer; return its result or the seconds to sleep.
+
+        Refused credentials are read anew. A refusal that may be the service's lag (see
+        :data:`~airflow_ml_provider.waiting.LAG_GRACE_SECONDS`) is asked again here, backing off, until the
+        wait calls it final: a poke rides out a rotation lag as a deferred wait does, in every sensor mode.
+        """
+        while True:
+            try:
+                response = self._with_fresh_credentials(lambda: wait.kind.get(self.conn, wait.entity_id))
+            except CALL_ERRORS as error:
+                step = wait.on_error(*describe_call_error(error))
+                if isinstance(step, WaitResult) or wait.lagging_since is None:
+                    return step
+                time.sleep(step)
+                continue
+            return wait.on_description(response)
 
     def _with_fresh_credentials(self, call: Callable[[], Any]) -> Any:
         """
@@ -602,6 +650,22 @@ class MachineLearningHook(AwsGenericHook):
         """Mark an object ``DELETED`` from the event loop."""
         async with self.async_client() as shared:
             await shared.call(lambda client: kind.delete(client, entity_id))
+
+    async def describe_with_tags_async(
+        self, kind: EntityKind, entity_id: str
+    ) -> tuple[dict[str, Any] | None, dict[str, str] | None]:
+        """The object's ``Get`` response and its tags, from the event loop; (None, None) if it does not exist."""
+        async with self.async_client() as shared:
+            try:
+                description = await shared.call(lambda client: kind.get(client, entity_id))
+            except ClientError as error:
+                if error_code(error) == "ResourceNotFoundException":
+                    return None, None
+                raise
+            response = await shared.call(
+                lambda client: client.describe_tags(ResourceId=entity_id, ResourceType=kind.operation)
+            )
+        return json_safe(description), {tag["Key"]: tag.get("Value", "") for tag in response.get("Tags", [])}
 
     async def describe_batch_predictions_async(self, shared: SharedClient, **filters: Any) -> dict[str, Any]:
         """Call ``DescribeBatchPredictions`` once (one page) on the shared client."""

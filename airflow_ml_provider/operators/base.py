@@ -10,11 +10,14 @@ from airflow.providers.common.compat.sdk import BaseOperator, conf
 
 from airflow_ml_provider.exceptions import InvalidParameterError
 from airflow_ml_provider.hooks.connection import MachineLearningHookMixin
+from airflow_ml_provider.utils.clock import deadline_in
 from airflow_ml_provider.utils.outlets import annotate_outlets
+from airflow_ml_provider.utils.ownership import Owner, kill_keeps, not_a_kill, task_state_within
 from airflow_ml_provider.utils.status import COMPLETED
 from airflow_ml_provider.utils.validation import (
     derive_entity_id,
     entity_id_chain,
+    validate_count,
     validate_entity_id,
     validate_positive,
     validate_tags,
@@ -31,6 +34,8 @@ USER_TAG_ROOM = 8
 # Jobs running over 7 days are failed by the service, so a longer default wait is pointless.
 DEFAULT_WAITER_DELAY = 30
 DEFAULT_WAITER_MAX_ATTEMPTS = 7 * 24 * 60 * 60 // DEFAULT_WAITER_DELAY
+# A killed worker is given a few seconds before SIGKILL: the state query of its kill must fit in them.
+KILL_STATE_SECONDS = 3.0
 
 
 class MachineLearningCreateOperator(MachineLearningHookMixin, BaseOperator):
@@ -94,6 +99,9 @@ class MachineLearningCreateOperator(MachineLearningHookMixin, BaseOperator):
         self.tags = tags
         self._set_aws_params(aws_conn_id, region_name, verify, botocore_config)
         self.submitted: dict[str, Any] | None = None
+        # The try that runs, and its task instance, for the tags it leaves and the rule of its kill.
+        self.owner: Owner | None = None
+        self._task_instance_key: tuple[str, str, str, int] | None = None
         if self.outlets and not wait_for_completion:
             # Airflow emits outlet events when the task succeeds: without waiting, that is at creation.
             raise InvalidParameterError(
@@ -118,17 +126,19 @@ class MachineLearningCreateOperator(MachineLearningHookMixin, BaseOperator):
         given = self.given_id()
         if given is None and not self._id_given:
             ti = context["ti"]
-            namespace = conf.get("amazon_ml", "id_namespace", fallback="") or ""
-            return derive_entity_id(ti.dag_id, ti.task_id, ti.run_id, ti.map_index, namespace)
+            return derive_entity_id(ti.dag_id, ti.task_id, ti.run_id, ti.map_index, _id_namespace())
         return validate_entity_id(self.kind.id_param, given)
 
     def execute(self, context: Context) -> str:
         self.check_connection()
         validate_positive("waiter_delay", self.waiter_delay)
-        validate_positive("waiter_max_attempts", self.waiter_max_attempts)
+        validate_count("waiter_max_attempts", self.waiter_max_attempts)
         entity_id, request = self._entity_id(context), self.build_request()
         tags = validate_tags("tags", self.tags, room=USER_TAG_ROOM)
-        submission = self.hook.submit(self.kind, entity_id, request, tags, self._run_of(context))
+        ti = context["ti"]
+        self.owner = Owner.of(ti.dag_id, ti.task_id, ti.map_index, ti.try_number, _id_namespace())
+        self._task_instance_key = (ti.dag_id, ti.task_id, ti.run_id, ti.map_index)
+        submission = self.hook.submit(self.kind, entity_id, request, tags, self._run_of(context), self.owner)
         self.submitted = description = submission.description
         entity_id = description[self.kind.id_key]
         context["ti"].xcom_push(key="created", value=submission.created)
@@ -142,21 +152,21 @@ class MachineLearningCreateOperator(MachineLearningHookMixin, BaseOperator):
         )
         if not self.wait_for_completion or description["Status"] == COMPLETED:
             return self._succeed(context, description)
-        deadline = time.time() + self.waiter_delay * self.waiter_max_attempts
+        timeout = self.waiter_delay * self.waiter_max_attempts
         if self.deferrable:
             self.defer(
-                trigger=self._trigger(entity_id, deadline),
+                trigger=self._trigger(entity_id, deadline_in(timeout)),
                 method_name="execute_complete",
                 kwargs={"entity_id": entity_id},
                 # Only a safety net: the trigger reports its own timeout at the deadline.
-                timeout=timedelta(seconds=deadline - time.time() + 2 * self.waiter_delay + 60),
+                timeout=timedelta(seconds=timeout + 2 * self.waiter_delay + 60),
             )
         wait = EntityWait(
             self.kind,
             entity_id,
             delay=self.waiter_delay,
             max_attempts=self.waiter_max_attempts,
-            deadline=deadline,
+            deadline=time.monotonic() + timeout,
         )
         return self._succeed(context, self.hook.wait(wait))
 
@@ -196,6 +206,7 @@ class MachineLearningCreateOperator(MachineLearningHookMixin, BaseOperator):
             waiter_max_attempts=self.waiter_max_attempts,
             deadline=deadline,
             delete_on_kill=self.delete_on_kill,
+            owner=self.owner.tag if self.owner else None,
             **self.aws_params,
         )
 
@@ -219,8 +230,32 @@ class MachineLearningCreateOperator(MachineLearningHookMixin, BaseOperator):
         return named if named in chain else chain[0]
 
     def on_kill(self) -> None:
-        """Mark the object DELETED if asked to: the service has no way to cancel it."""
-        if self.delete_on_kill and self.submitted:
-            entity_id = self.submitted[self.kind.id_key]
-            self.log.info("Deleting %s %s as the task was killed", self.kind.title.lower(), entity_id)
-            self.hook.delete(self.kind, entity_id)
+        """
+        Mark the object DELETED if asked to, when a user's action killed this try: the service has no cancel.
+
+        The rule is :func:`~airflow_ml_provider.utils.ownership.kill_keeps`, the trigger's too: a worker that
+        shuts down (SIGTERM of a deploy or an eviction) or a try that hit ``execution_timeout`` finds its task
+        still running and leaves the job to the next try, which reattaches.
+        """
+        if not (self.delete_on_kill and self.submitted and self.owner and self._task_instance_key):
+            return
+        entity_id = self.submitted[self.kind.id_key]
+        try:
+            state = task_state_within(KILL_STATE_SECONDS, *self._task_instance_key)
+            reason = not_a_kill(state)
+            if reason is None:
+                description = self.hook.find(self.kind, entity_id)
+                tags = self.hook.get_tags(self.kind, entity_id) if description else None
+                reason = kill_keeps(state, description, tags, self.owner)
+        except Exception as error:
+            reason = f"whose it is could not be read ({error})"
+        if reason:
+            self.log.info("Not deleting %s %s: %s", self.kind.title.lower(), entity_id, reason)
+            return
+        self.log.info("Deleting %s %s as its task was %s", self.kind.title.lower(), entity_id, state)
+        self.hook.delete(self.kind, entity_id)
+
+
+def _id_namespace() -> str:
+    """``[amazon_ml] id_namespace``: what keeps two deployments on one account apart."""
+    return conf.get("amazon_ml", "id_namespace", fallback="") or ""

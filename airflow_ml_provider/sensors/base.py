@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -17,9 +16,10 @@ from airflow.providers.common.compat.sdk import (
 
 from airflow_ml_provider.exceptions import EntityFailedError
 from airflow_ml_provider.hooks.connection import MachineLearningHookMixin
+from airflow_ml_provider.utils.clock import deadline_in
 from airflow_ml_provider.utils.outlets import annotate_outlets
 from airflow_ml_provider.utils.status import Outcome
-from airflow_ml_provider.utils.validation import validate_entity_id
+from airflow_ml_provider.utils.validation import validate_entity_id, validate_positive
 from airflow_ml_provider.waiting import EntityWait, WaitResult
 
 if TYPE_CHECKING:
@@ -80,10 +80,13 @@ class MachineLearningEntitySensor(MachineLearningHookMixin, BaseSensorOperator):
 
     def execute(self, context: Context) -> Any:
         validate_entity_id(self.kind.id_param, self.entity_id)
+        # Airflow takes NaN and infinity here; neither bounds a wait.
+        validate_positive("poke_interval", self.poke_interval, zero_allowed=True)
+        validate_positive("timeout", self.timeout, zero_allowed=True)
         self.check_connection()
         if not self.deferrable:
             return super().execute(context)
-        deadline = time.time() + self.timeout
+        deadline = deadline_in(self.timeout)
         try:
             poked = self.poke(context)
         except AirflowSkipException:

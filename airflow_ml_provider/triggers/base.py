@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_ml_provider.hooks.connection import MachineLearningHookMixin
+from airflow_ml_provider.utils.clock import local_deadline
+from airflow_ml_provider.utils.ownership import Owner, kill_keeps, not_a_kill, task_state
 from airflow_ml_provider.utils.status import Outcome
 from airflow_ml_provider.waiting import EntityWait, WaitResult
 
@@ -32,7 +35,9 @@ class MachineLearningEntityTrigger(MachineLearningHookMixin, BaseTrigger):
         but ``deadline``.
     :param deadline: Epoch seconds at which to give up, fixed when the task deferred so that a
         restart of the triggerer does not extend it; None for no limit but ``waiter_max_attempts``.
-    :param delete_on_kill: Mark the object DELETED when a user kills the deferred task.
+    :param delete_on_kill: Mark the object DELETED when a user kills the deferred task (see :meth:`on_kill`).
+    :param owner: The owner tag of the try that deferred (see :class:`~airflow_ml_provider.utils.ownership.Owner`):
+        a kill deletes only an object that this try still owns.
     :param aws_conn_id: The Airflow connection used for AWS credentials.
     :param region_name: AWS region.
     :param verify: Whether or not to verify SSL certificates.
@@ -49,6 +54,7 @@ class MachineLearningEntityTrigger(MachineLearningHookMixin, BaseTrigger):
         waiter_max_attempts: int | None = None,
         deadline: float | None = None,
         delete_on_kill: bool = False,
+        owner: str | None = None,
         aws_conn_id: str | None = "aws_default",
         region_name: str | None = None,
         verify: bool | str | None = None,
@@ -60,6 +66,7 @@ class MachineLearningEntityTrigger(MachineLearningHookMixin, BaseTrigger):
         self.waiter_max_attempts = waiter_max_attempts
         self.deadline = deadline
         self.delete_on_kill = delete_on_kill
+        self.owner = owner
         self._set_aws_params(aws_conn_id, region_name, verify, botocore_config)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -71,6 +78,7 @@ class MachineLearningEntityTrigger(MachineLearningHookMixin, BaseTrigger):
                 "waiter_max_attempts": self.waiter_max_attempts,
                 "deadline": self.deadline,
                 "delete_on_kill": self.delete_on_kill,
+                "owner": self.owner,
                 **self.aws_params,
             },
         )
@@ -81,7 +89,7 @@ class MachineLearningEntityTrigger(MachineLearningHookMixin, BaseTrigger):
             self.entity_id,
             delay=self.waiter_delay,
             max_attempts=self.waiter_max_attempts,
-            deadline=self.deadline,
+            deadline=None if self.deadline is None else local_deadline(self.deadline),
         )
         try:
             result = await self._wait(wait)
@@ -111,12 +119,14 @@ class MachineLearningEntityTrigger(MachineLearningHookMixin, BaseTrigger):
 
     async def on_kill(self) -> None:
         """
-        Mark the object DELETED if asked to, when the user killed, cleared or marked the deferred task.
+        Mark the object DELETED if asked to, when a user's action killed the deferred task.
 
         Airflow also cancels a trigger this way when it merely moves to another triggerer (one that
-        missed its heartbeat comes back and drops what was taken over); the task instance is then still
-        deferred, and the object that the other triggerer waits for is left alone. The triggerer cancels
-        a trigger again on each of its loops until it ends, so the work runs shielded from those repeats.
+        missed its heartbeat comes back and drops what was taken over), and after the copy there fired.
+        The rule is :func:`~airflow_ml_provider.utils.ownership.kill_keeps`, the worker's too: the task's
+        state must show a user's action, the object must still be PENDING or INPROGRESS and owned by the
+        try that deferred, and the wait's deadline must not have passed. The triggerer cancels a trigger
+        again on each of its loops until it ends, so the work runs shielded from those repeats.
         """
         if not self.delete_on_kill:
             return
@@ -126,23 +136,23 @@ class MachineLearningEntityTrigger(MachineLearningHookMixin, BaseTrigger):
         await asyncio.shield(cleanup)
 
     async def _delete_if_the_user_acted(self) -> None:
+        from asgiref.sync import sync_to_async
+
+        state = None
         try:
-            state = await task_instance_state(self.task_instance)
+            ti = self.task_instance
+            if ti is None:
+                raise RuntimeError("the triggerer gave this trigger no task instance")
+            state = await sync_to_async(task_state)(ti.dag_id, ti.task_id, ti.run_id, ti.map_index)
+            deadline_passed = self.deadline is not None and time.time() >= self.deadline
+            reason = not_a_kill(state, deadline_passed)
+            if reason is None:
+                description, tags = await self.hook.describe_with_tags_async(self.kind, self.entity_id)
+                reason = kill_keeps(state, description, tags, Owner.parse(self.owner), deadline_passed)
         except Exception as error:
-            # Deleting a job someone still waits for is worse than leaving one running.
-            self.log.warning(
-                "Not deleting %s %s: its task's state is unknown (%s)",
-                self.kind.title.lower(),
-                self.entity_id,
-                error,
-            )
-            return
-        if state == "deferred":
-            self.log.info(
-                "Not deleting %s %s: its task is still deferred, so this trigger moved to another triggerer",
-                self.kind.title.lower(),
-                self.entity_id,
-            )
+            reason = f"whose it is could not be read ({error})"
+        if reason:
+            self.log.info("Not deleting %s %s: %s", self.kind.title.lower(), self.entity_id, reason)
             return
         self.log.info("Deleting %s %s as its task was %s", self.kind.title.lower(), self.entity_id, state)
         await self.hook.delete_async(self.kind, self.entity_id)
@@ -150,51 +160,3 @@ class MachineLearningEntityTrigger(MachineLearningHookMixin, BaseTrigger):
 
 # Deletions under way after a kill; kept here so that a cancelled on_kill leaves them running to the end.
 _cleanups: set[asyncio.Future[None]] = set()
-
-
-async def task_instance_state(task_instance: Any) -> str | None:
-    """
-    The current state of a trigger's task instance, as Airflow's metadata database holds it.
-
-    Airflow 3 asks the API server through the triggerer's supervisor; Airflow 2's triggerer reads
-    the database itself.
-    """
-    if task_instance is None:
-        raise RuntimeError("the triggerer gave this trigger no task instance")
-    from asgiref.sync import sync_to_async
-
-    try:
-        from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
-    except ImportError:
-        return await sync_to_async(_database_state)(task_instance)
-    states = await sync_to_async(RuntimeTaskInstance.get_task_states)(
-        dag_id=task_instance.dag_id,
-        task_ids=[task_instance.task_id],
-        run_ids=[task_instance.run_id],
-        map_index=task_instance.map_index,
-    )
-    key = (
-        task_instance.task_id
-        if task_instance.map_index < 0
-        else f"{task_instance.task_id}_{task_instance.map_index}"
-    )
-    state = states.get(task_instance.run_id, {}).get(key)
-    return None if state is None else str(getattr(state, "value", state))
-
-
-def _database_state(task_instance: Any) -> str | None:
-    from airflow.models.taskinstance import TaskInstance
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        state = (
-            session.query(TaskInstance.state)
-            .filter_by(
-                dag_id=task_instance.dag_id,
-                task_id=task_instance.task_id,
-                run_id=task_instance.run_id,
-                map_index=task_instance.map_index,
-            )
-            .scalar()
-        )
-    return None if state is None else str(getattr(state, "value", state))

@@ -35,12 +35,7 @@ from airflow_ml_provider.hooks.machine_learning import (
 )
 from airflow_ml_provider.kinds import BATCH_PREDICTION
 from airflow_ml_provider.utils.status import INPROGRESS, PENDING
-from airflow_ml_provider.waiting import (
-    MAX_BACKOFF_FACTOR,
-    EntityWait,
-    WaitResult,
-    is_retryable,
-)
+from airflow_ml_provider.waiting import EntityWait, WaitResult, backoff, is_retryable
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -150,7 +145,7 @@ class BatchPredictionPoller:
         The poller's clock, which every due moment is on: epoch seconds as of its start, then monotonic.
 
         A step of the wall clock (NTP, a resumed VM) then neither stalls the waits nor rushes them; the
-        waits' deadlines stay on the wall clock, as Airflow's own timeouts are.
+        waits' deadlines are on the monotonic clock too (see :mod:`airflow_ml_provider.utils.clock`).
         """
         return time.monotonic() + self._epoch_offset
 
@@ -160,7 +155,7 @@ class BatchPredictionPoller:
         watch = Watch(wait, loop.create_future(), contextvars.copy_context(), self._first_due(wait))
         if wait.deadline is not None:
             # However long a call of the poller's takes, the wait ends at its deadline.
-            delay = max(wait.deadline - time.time(), 0.0) + DEADLINE_GRACE_SECONDS / 2
+            delay = max(wait.remaining(), 0.0) + DEADLINE_GRACE_SECONDS / 2
             watch.expiry = loop.call_later(delay, self._last_look, watch)
         self.watches.add(watch)
         self._start()
@@ -216,7 +211,7 @@ class BatchPredictionPoller:
         now = self.now()
         if wait.attempts:
             return now
-        deadline = now + max((wait.deadline or math.inf) - time.time(), 0.0)
+        deadline = now + max(wait.remaining(), 0.0)
         gathering = self._gathering.get(wait.delay, -math.inf)
         if now < gathering <= now + JOIN_GATHER_SECONDS:
             return min(gathering, deadline)
@@ -320,8 +315,7 @@ class BatchPredictionPoller:
             self._listing_refused_until = now + LISTING_REFUSED_INTERVALS * _least_delay(due)
             return
         self._refusals_in_a_row += 1
-        factor = min(2 ** (self._refusals_in_a_row - 1), MAX_BACKOFF_FACTOR)
-        pause = _least_delay(due) * factor
+        pause = backoff(_least_delay(due), self._refusals_in_a_row)
         self._listing_paused_until = now + pause
         log.warning(
             "Listing batch predictions failed with %s; asking job by job, listing again in %.1f s",

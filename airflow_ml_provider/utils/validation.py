@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import re
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,10 +24,24 @@ _FORBIDDEN_KEY_PARTS = (":", "//", "/./", "/../")
 _RETRY_SUFFIX_ROOM = 5
 
 
+# What a template renders when the value it reads is missing: ``{{ ti.xcom_pull(...) }}`` of a task that
+# returned nothing gives the text "None". The service would take it as an ID, shared by every such task.
+_RENDERED_NOTHING = frozenset({"None", "null"})
+
+
 def validate_entity_id(field: str, value: Any) -> str:
-    """Return ``value`` if it is a valid Amazon ML ID (1-64 of ``[a-zA-Z0-9_.-]``), else raise."""
+    """
+    Return ``value`` if it is a valid Amazon ML ID (1-64 of ``[a-zA-Z0-9_.-]``), else raise.
+
+    An ID that reads ``None`` or ``null`` is refused too: it is what a template renders from a missing
+    value, and every task whose template did so would share that one object.
+    """
     if not isinstance(value, str):
         raise InvalidParameterError(field, value, "must be a string of 1-64 characters [a-zA-Z0-9_.-]")
+    if value.strip() in _RENDERED_NOTHING:
+        raise InvalidParameterError(
+            field, value, "is what a template renders from a missing value (an upstream XCom that is None?)"
+        )
     if not 1 <= len(value) <= ENTITY_ID_MAX_LENGTH:
         raise InvalidParameterError(field, value, f"must be 1-{ENTITY_ID_MAX_LENGTH} characters long")
     if not _ENTITY_ID_PATTERN.fullmatch(value):
@@ -206,10 +221,24 @@ def validate_flag(field: str, value: Any) -> bool:
     return value
 
 
-def validate_positive(field: str, value: Any) -> float:
-    """Return ``value`` if it is a positive number (not a bool), else raise."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise InvalidParameterError(field, value, "must be a positive number")
+def validate_positive(field: str, value: Any, *, zero_allowed: bool = False) -> float:
+    """Return ``value`` if it is a finite positive number (not a bool, NaN or infinity), else raise."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value < 0
+        or (value == 0 and not zero_allowed)
+    ):
+        rule = "a finite number >= 0" if zero_allowed else "a finite positive number"
+        raise InvalidParameterError(field, value, f"must be {rule}")
+    return value
+
+
+def validate_count(field: str, value: Any) -> int:
+    """Return ``value`` if it is a positive whole number of attempts (an int, not a bool), else raise."""
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise InvalidParameterError(field, value, "must be a positive whole number")
     return value
 
 

@@ -12,6 +12,7 @@ from airflow_ml_provider import CreateBatchPredictionOperator
 from airflow_ml_provider.exceptions import BatchPredictionFailedError, InvalidParameterError, WaitTimeoutError
 from airflow_ml_provider.kinds import BATCH_PREDICTION
 from airflow_ml_provider.triggers.batch_prediction import BatchPredictionTrigger
+from airflow_ml_provider.utils import ownership
 from airflow_ml_provider.utils.validation import derive_entity_id
 from tests.conftest import BUCKET
 from tests.runtime import OutletEventsStub, context_for, resume_after_deferral, worker_dies
@@ -181,14 +182,34 @@ def test_a_malformed_event_fails_the_task(operator_for, emulator):
         operator.execute_complete(context, event=None)
 
 
-def test_on_kill_deletes_the_job_only_with_delete_on_kill(operator_for, emulator):
-    kept, deleted = operator_for(), operator_for(delete_on_kill=True)
-    kept_id = kept.execute(context_for(run_id=run_id()))
-    deleted_id = deleted.execute(context_for(run_id=run_id()))
-    kept.on_kill()
-    deleted.on_kill()
-    assert kept.hook.get(BATCH_PREDICTION, kept_id)["Status"] != "DELETED"
-    assert deleted.hook.get(BATCH_PREDICTION, deleted_id)["Status"] == "DELETED"
+@pytest.mark.parametrize(
+    ("delete_on_kill", "task_state", "deleted"),
+    [
+        (False, "failed", False),
+        # A user marked the running task, or cleared it (restarting).
+        (True, "failed", True),
+        (True, "success", True),
+        (True, "restarting", True),
+        # Still running: the worker shut down (a deploy, an eviction) or the try hit execution_timeout.
+        (True, "running", False),
+    ],
+)
+def test_the_workers_kill_deletes_the_job_only_when_a_user_acted(
+    operator_for, emulator, monkeypatch, delete_on_kill, task_state, deleted
+):
+    monkeypatch.setattr(ownership, "task_state", lambda *_: task_state)
+    operator = operator_for(delete_on_kill=delete_on_kill)
+    job_id = operator.execute(context_for(run_id=run_id()))
+    operator.on_kill()
+    assert (operator.hook.get(BATCH_PREDICTION, job_id)["Status"] == "DELETED") is deleted
+
+
+def test_the_workers_kill_keeps_the_job_when_the_tasks_state_cannot_be_read(operator_for, emulator):
+    # Outside a task runner the state query fails: deleting a job someone waits for is worse than not.
+    operator = operator_for(delete_on_kill=True)
+    job_id = operator.execute(context_for(run_id=run_id()))
+    operator.on_kill()
+    assert operator.hook.get(BATCH_PREDICTION, job_id)["Status"] != "DELETED"
 
 
 def test_lineage_reads_the_data_source_location_in_and_the_output_uri_out(operator_for, emulator):

@@ -22,6 +22,7 @@ from airflow_ml_provider.exceptions import (
 )
 from airflow_ml_provider.hooks.machine_learning import REQUEST_TAG, SUCCEEDED_TAG, MachineLearningHook
 from airflow_ml_provider.kinds import BATCH_PREDICTION, DATA_SOURCE, ML_MODEL
+from airflow_ml_provider.utils.ownership import OWNER_TAG
 from airflow_ml_provider.utils.validation import derive_entity_id
 from amazon_ml_emulator import datasets
 from tests.conftest import BUCKET, wait_for_status
@@ -217,8 +218,14 @@ def test_tags_are_applied_on_every_try_and_never_duplicated(binary_model, emulat
     emulator.reset_call_counts()
     assert batch_prediction(binary_model, tags=tags).execute(context_for(**identity)) == job_id
     carried = hook.get_tags(BATCH_PREDICTION, job_id)
-    assert carried == {**tags, REQUEST_TAG: carried[REQUEST_TAG], SUCCEEDED_TAG: carried[SUCCEEDED_TAG]}
+    assert carried == {
+        **tags,
+        REQUEST_TAG: carried[REQUEST_TAG],
+        SUCCEEDED_TAG: carried[SUCCEEDED_TAG],
+        OWNER_TAG: carried[OWNER_TAG],
+    }
     assert carried[REQUEST_TAG].startswith("sha256:")
+    assert carried[OWNER_TAG].endswith("/1")
     assert carried[SUCCEEDED_TAG].startswith("try 1 of the run started")
     assert "CreateBatchPrediction" not in emulator.call_counts()
 

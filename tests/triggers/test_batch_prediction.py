@@ -13,6 +13,8 @@ from airflow_ml_provider.kinds import BATCH_PREDICTION
 from airflow_ml_provider.triggers import base as trigger_base
 from airflow_ml_provider.triggers.base import MachineLearningEntityTrigger
 from airflow_ml_provider.triggers.batch_prediction import BatchPredictionTrigger
+from airflow_ml_provider.utils.ownership import OWNER_TAG, Owner
+from airflow_ml_provider.waiting import EntityWait
 from tests.runtime import run_trigger
 
 
@@ -130,38 +132,66 @@ async def test_an_unexpected_exception_becomes_an_error_event_with_its_reason(mo
 
 
 @pytest.mark.parametrize(
-    ("delete_on_kill", "task_state", "deleted"),
+    ("delete_on_kill", "task_state", "adopted", "deleted"),
     [
-        (False, "failed", False),
+        (False, "failed", False, False),
         # The user marked the task failed or successful, or cleared it.
-        (True, "failed", True),
-        (True, "success", True),
-        (True, None, True),
+        (True, "failed", False, True),
+        (True, "success", False, True),
+        (True, None, False, True),
+        (True, "restarting", False, True),
         # Still deferred: the trigger merely moved to another triggerer, which waits on the job.
-        (True, "deferred", False),
+        (True, "deferred", False, False),
+        # The copy on the other triggerer fired and the task resumed: the try goes on.
+        (True, "scheduled", False, False),
+        (True, "running", False, False),
+        # Cleared, and the next try already reattached to the job: it is that try's now.
+        (True, None, True, False),
         # Unknown: deleting a job someone still waits for is worse than leaving one running.
-        (True, RuntimeError("the API server did not answer"), False),
+        (True, RuntimeError("the API server did not answer"), False, False),
     ],
 )
-async def test_on_kill_deletes_the_job_only_when_the_user_acted_on_the_task(
-    submit, monkeypatch, delete_on_kill, task_state, deleted
+async def test_on_kill_deletes_the_job_only_when_the_user_acted_on_the_try_that_owns_it(
+    submit, monkeypatch, delete_on_kill, task_state, adopted, deleted
 ):
     asked = []
 
-    async def state_of(task_instance):
-        asked.append(task_instance)
+    def state_of(dag_id, task_id, run_id, map_index):
+        asked.append((dag_id, task_id, run_id, map_index))
         if isinstance(task_state, Exception):
             raise task_state
         return task_state
 
-    monkeypatch.setattr(trigger_base, "task_instance_state", state_of)
+    monkeypatch.setattr(trigger_base, "task_state", state_of)
     batch_prediction_id = submit()
-    trigger = BatchPredictionTrigger(batch_prediction_id=batch_prediction_id, delete_on_kill=delete_on_kill)
+    hook = MachineLearningHook()
+    owner = Owner.of("d", "t", -1, 1)
+    hook.add_tags(BATCH_PREDICTION, batch_prediction_id, {OWNER_TAG: owner.tag})
+    if adopted:
+        hook.add_tags(BATCH_PREDICTION, batch_prediction_id, {OWNER_TAG: Owner.of("d", "t", -1, 2).tag})
+    trigger = BatchPredictionTrigger(
+        batch_prediction_id=batch_prediction_id, delete_on_kill=delete_on_kill, owner=owner.tag
+    )
     trigger.task_instance = SimpleNamespace(dag_id="d", task_id="t", run_id="r", map_index=-1)
     await trigger.on_kill()
-    status = MachineLearningHook().get(BATCH_PREDICTION, batch_prediction_id)["Status"]
+    status = hook.get(BATCH_PREDICTION, batch_prediction_id)["Status"]
     assert (status == "DELETED") is deleted
-    assert len(asked) == (1 if delete_on_kill else 0)
+    assert asked == ([("d", "t", "r", -1)] if delete_on_kill else [])
+
+
+async def test_on_kill_never_deletes_a_job_that_completed(submit, monkeypatch, emulator):
+    monkeypatch.setattr(trigger_base, "task_state", lambda *_: "success")
+    batch_prediction_id = submit()
+    hook = MachineLearningHook()
+    owner = Owner.of("d", "t", -1, 1)
+    hook.add_tags(BATCH_PREDICTION, batch_prediction_id, {OWNER_TAG: owner.tag})
+    hook.wait(EntityWait(BATCH_PREDICTION, batch_prediction_id, delay=0.1, max_attempts=200))
+    trigger = BatchPredictionTrigger(
+        batch_prediction_id=batch_prediction_id, delete_on_kill=True, owner=owner.tag
+    )
+    trigger.task_instance = SimpleNamespace(dag_id="d", task_id="t", run_id="r", map_index=-1)
+    await trigger.on_kill()
+    assert hook.get(BATCH_PREDICTION, batch_prediction_id)["Status"] == "COMPLETED"
 
 
 async def test_an_unreachable_endpoint_is_retried_until_the_limit_not_failed_at_once(monkeypatch, emulator):

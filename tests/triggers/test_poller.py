@@ -13,6 +13,7 @@ import boto3
 import pytest
 from botocore.exceptions import EndpointConnectionError
 
+from airflow_ml_provider import waiting
 from airflow_ml_provider.hooks import machine_learning
 from airflow_ml_provider.hooks.machine_learning import MachineLearningHook, shared_clients
 from airflow_ml_provider.triggers import poller
@@ -405,6 +406,8 @@ async def test_a_key_that_is_simply_wrong_fails_every_wait_with_an_error_naming_
     emulator: Emulator, ml: Any, model: tuple[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", connection_with_key(emulator, "wrong-key"))
+    # A refusal may be a rotation's lag for a while (60 s); here for half a second, then it is final.
+    monkeypatch.setitem(waiting.LAG_GRACE_SECONDS, "UnrecognizedClientException", 0.5)
     emulator.configure(job_duration=30, refused_access_keys={"wrong-key": "UnrecognizedClientException"})
     ids = create_jobs(ml, model, 3)
 
