@@ -11,6 +11,7 @@ import datetime
 import json
 import logging
 import math
+import re
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -99,9 +100,32 @@ EVENT_KEYS = frozenset({"status", "entity_kind", "entity_id", "description", "me
 OPTIONAL_EVENT_KEYS = frozenset({"error_code"})
 
 
+# A password that the service quotes in a message: after the word, a quoted or a bare token.
+_QUOTED_PASSWORD = re.compile(
+    r"""(password\W{0,3}?\s*(?:is|was|of|=|:)?\s*)('[^']*'|"[^"]*"|\S+)""", re.IGNORECASE
+)
+
+
+def redact_passwords(message: str) -> str:
+    """
+    Hide what follows the word "password" in a service message.
+
+    A FAILED data source's message may quote the database's password back. The operator that read the
+    database connection has Airflow mask it, but a sensor or the triggerer never reads that connection:
+    every message the provider passes on (log lines, trigger events, errors) goes through here instead.
+    """
+    return _QUOTED_PASSWORD.sub(r"\1***", message)
+
+
 def json_safe(description: Mapping[str, Any]) -> dict[str, Any]:
-    """Return a service response without ``ResponseMetadata`` and with every timestamp as an ISO string."""
-    return {key: _json_value(value) for key, value in description.items() if key != "ResponseMetadata"}
+    """
+    Return a service response without ``ResponseMetadata``, every timestamp as an ISO string and no password
+    quoted in its ``Message`` (see :func:`redact_passwords`).
+    """
+    safe = {key: _json_value(value) for key, value in description.items() if key != "ResponseMetadata"}
+    if isinstance(safe.get("Message"), str):
+        safe["Message"] = redact_passwords(safe["Message"])
+    return safe
 
 
 def _json_value(value: Any) -> Any:

@@ -58,6 +58,7 @@ def emulator(ml_emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Iterator
         operations=None,
         unavailable=False,
         refused_access_keys={},
+        read_after_create_lag=0.0,
     )
 
 

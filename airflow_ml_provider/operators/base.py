@@ -29,8 +29,9 @@ if TYPE_CHECKING:
 
     from airflow_ml_provider.kinds import EntityKind
 
-# The service allows 10 tags per object (its AddTags reference; 50 by its quota page); two are the provider's.
-USER_TAG_ROOM = 8
+# The service allows 10 tags per object (its AddTags reference; 50 by its quota page); three are the
+# provider's (the request's digest, the owner, the succeeded mark).
+USER_TAG_ROOM = 7
 # Jobs running over 7 days are failed by the service, so a longer default wait is pointless.
 DEFAULT_WAITER_DELAY = 30
 DEFAULT_WAITER_MAX_ATTEMPTS = 7 * 24 * 60 * 60 // DEFAULT_WAITER_DELAY

@@ -61,15 +61,16 @@ class Owner:
 
 def foreign(tags: Mapping[str, str], owner: Owner) -> str | None:
     """
-    Why an existing object is not this task's, or None when it is.
+    Why an existing object is not this task's, or None when it may be.
 
-    An object of an earlier release (the provider's request tag, no owner tag) counts as this task's: its ID
-    came from the task's own chain. One without any tag of the provider's was made outside Airflow.
+    Only an owner tag naming another task makes it foreign. An object without one is taken as this task's: a
+    try that died between the create call and its tags leaves it so (the service takes no tags on create),
+    and an earlier release tagged no owner; the request's parameters are still compared before reattaching.
     """
     named = Owner.parse(tags.get(OWNER_TAG))
-    if named is None:
-        return None if REQUEST_TAG in tags else "it was not created by a task of this provider"
-    return None if named.task == owner.task else "another task (DAG, task or map index) created it"
+    if named is None or named.task == owner.task:
+        return None
+    return "another task (DAG, task or map index) created it"
 
 
 def kill_keeps(

@@ -183,7 +183,7 @@ def validate_tags(field: str, value: Any, room: int | None = None) -> dict[str, 
         raise InvalidParameterError(field, value, "must be a dict of tag keys to values")
     if room is not None and len(value) > room:
         raise InvalidParameterError(
-            field, value, f"at most {room} tags: the service allows 10 per object and the provider keeps 2"
+            field, value, f"at most {room} tags: the service allows 10 per object and the provider keeps 3"
         )
     for key, tag_value in value.items():
         _check_tag_text(field, key, 1, TAG_KEY_MAX_LENGTH, "key")

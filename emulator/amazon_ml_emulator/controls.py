@@ -56,6 +56,9 @@ class EmulatorConfig:
     :param redshift_clusters: ClusterIdentifier to ``host:port`` of the PostgreSQL server standing in for that
         Redshift cluster (same wire protocol); a data source naming another cluster FAILS.
     :param rds_instances: InstanceIdentifier to ``host:port`` of the MySQL or MariaDB server of that RDS instance.
+    :param read_after_create_lag: how long after its create an object is not found yet by the calls that name it
+        (``Get*``, ``Update*``, ``Delete*`` and the tag calls answer ResourceNotFoundException), as the service's
+        reads can lag its writes.
     :param max_job_runtime: most time a job may spend INPROGRESS before it turns FAILED (the service's limit is
         7 days); with ``job_duration`` above it, a test sees the limit at work.
     """
@@ -75,6 +78,7 @@ class EmulatorConfig:
     refused_access_keys: dict[str, str] = field(default_factory=dict)
     tag_limit: int = 10
     max_job_runtime: float = MAX_JOB_RUNTIME
+    read_after_create_lag: float = 0.0
     endpoint_startup_duration: float = 0.5
     redshift_clusters: dict[str, str] = field(default_factory=dict)
     rds_instances: dict[str, str] = field(default_factory=dict)
@@ -95,7 +99,13 @@ class EmulatorConfig:
             parse_address(identifier, address)
         if self.max_job_runtime <= 0:
             raise ValueError(f"max_job_runtime {self.max_job_runtime!r}: must be > 0")
-        for name in ("job_duration", "pending_duration", "latency", "endpoint_startup_duration"):
+        for name in (
+            "job_duration",
+            "pending_duration",
+            "latency",
+            "endpoint_startup_duration",
+            "read_after_create_lag",
+        ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} {getattr(self, name)!r}: must be >= 0")
         for name in ("throttle_rate", "error_rate"):

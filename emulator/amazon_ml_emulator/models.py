@@ -1441,7 +1441,8 @@ class MachineLearningBackend:
         entity_id = validate_entity_id(member, entity_id)
         with self.lock:
             entity = self._entities[entity_type.kind].get(entity_id)
-        if entity is None:
+        # The service's reads can lag its writes: an object this young may not be found yet.
+        if entity is None or self.clock.now() - entity.created_at < self.config.read_after_create_lag:
             raise ResourceNotFoundException(f"No {entity_type.kind} with {member} {entity_id!r} exists")
         return entity
 

@@ -232,8 +232,8 @@ def test_tags_are_applied_on_every_try_and_never_duplicated(binary_model, emulat
 
 def test_more_tags_than_the_service_leaves_room_for_fail_before_any_call(binary_model, emulator):
     emulator.reset_call_counts()
-    tags = {f"key-{index}": "x" for index in range(9)}
-    with pytest.raises(InvalidParameterError, match="at most 8 tags") as error:
+    tags = {f"key-{index}": "x" for index in range(8)}
+    with pytest.raises(InvalidParameterError, match="at most 7 tags") as error:
         batch_prediction(binary_model, tags=tags).execute(context_for(**task_instance()))
     assert error.value.field == "tags"
     assert emulator.call_counts() == {}

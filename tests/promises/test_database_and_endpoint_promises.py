@@ -7,6 +7,7 @@ fails before any call; the endpoint tasks and ``predict`` are retry-safe and fai
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -17,6 +18,7 @@ from airflow.providers.common.compat.sdk import TaskDeferred
 from airflow_ml_provider import (
     CreateDataSourceFromRDSOperator,
     CreateDataSourceFromRedshiftOperator,
+    DataSourceSensor,
     DeleteRealtimeEndpointOperator,
 )
 from airflow_ml_provider.exceptions import (
@@ -97,11 +99,6 @@ async def test_a_resumed_task_never_shows_the_password_in_its_error(databases, c
     assert PASSWORD not in str(error)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the triggerer never reads the database connection, so it cannot hide a password the service "
-    "quotes in its message from the event Airflow stores and from the triggerer's log",
-)
 async def test_a_deferred_wait_never_carries_the_password_in_its_event_or_the_triggerer_log(
     databases, capsys
 ):
@@ -111,6 +108,21 @@ async def test_a_deferred_wait_never_carries_the_password_in_its_event_or_the_tr
     assert "authentication failed" in trigger_log
     assert PASSWORD not in json.dumps(events, default=str)
     assert PASSWORD not in trigger_log
+
+
+@pytest.mark.parametrize("engine", ["redshift", "rds"])
+def test_a_poking_sensor_never_shows_a_password_the_service_quotes(databases, engine, caplog):
+    # The sensor never reads the database connection: the provider hides what follows "password" instead.
+    databases.fail_next_jobs(1, message=ECHOED_FAILURE, kind="DataSource")
+    data_source_id = operator(engine, wait_for_completion=False).execute(context_for(**task_identity()))
+    sensor = DataSourceSensor(task_id="wait", data_source_id=data_source_id, poke_interval=0.1, timeout=30)
+    # At INFO, as a worker logs (botocore's DEBUG lines carry whole responses, as they do of every secret).
+    with caplog.at_level(logging.INFO), pytest.raises(EntityFailedError) as error:
+        sensor.execute(context_for(**task_identity()))
+
+    assert "authentication failed" in str(error.value)
+    assert PASSWORD not in str(error.value)
+    assert PASSWORD not in caplog.text
 
 
 @pytest.mark.parametrize("engine", ["redshift", "rds"])

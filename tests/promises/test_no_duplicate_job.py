@@ -63,18 +63,18 @@ def test_a_try_that_fails_after_execute_returned_is_retried_onto_the_same_job(bi
 
 
 def test_tags_beyond_what_the_service_allows_fail_before_any_job_is_created(binary_model, emulator):
-    # Nine tags of the user's own: with the provider's two the object would carry eleven, one more than
+    # Eight tags of the user's own: with the provider's three the object would carry eleven, one more than
     # the service's AddTags limit of 10.
-    tags = {f"team-{index}": "scoring" for index in range(9)}
+    tags = {f"team-{index}": "scoring" for index in range(8)}
     emulator.reset_call_counts()
     with pytest.raises(InvalidParameterError, match="tags"):
         create(binary_model, tags=tags).execute(context_for(**task_instance()))
     assert "CreateBatchPrediction" not in emulator.call_counts(), "a job was created, then the task failed"
 
 
-def test_eight_user_tags_and_the_providers_two_fit_the_limit_on_every_try(binary_model, emulator):
-    # Passes on the current code: pins the boundary (8 + request digest + succeeded mark = 10).
-    tags = {f"team-{index}": "scoring" for index in range(8)}
+def test_seven_user_tags_and_the_providers_three_fit_the_limit_on_every_try(binary_model, emulator):
+    # Pins the boundary: 7 + request digest + owner + succeeded mark = 10.
+    tags = {f"team-{index}": "scoring" for index in range(7)}
     identity = task_instance()
     job_id = create(binary_model, tags=tags).execute(context_for(**identity))
     carried = MachineLearningHook().get_tags(BATCH_PREDICTION, job_id)

@@ -125,7 +125,7 @@ CASES: dict[str, BadInput] = {
         "operator",
         {"waiter_max_attempts": "ten"},
         InvalidParameterError,
-        ("waiter_max_attempts", "positive number"),
+        ("waiter_max_attempts", "positive whole number"),
     ),
     # What only the service knows: its own message, no retry, no job.
     "ml_model_id of no model": BadInput(

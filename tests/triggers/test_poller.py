@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from botocore.exceptions import EndpointConnectionError
 from airflow_ml_provider import waiting
 from airflow_ml_provider.hooks import machine_learning
 from airflow_ml_provider.hooks.machine_learning import MachineLearningHook, shared_clients
+from airflow_ml_provider.kinds import BATCH_PREDICTION
 from airflow_ml_provider.triggers import poller
 from airflow_ml_provider.triggers.batch_prediction import BatchPredictionTrigger
 from airflow_ml_provider.triggers.poller import polled_waits, running_pollers
@@ -400,6 +402,42 @@ async def test_expired_or_rotated_credentials_are_read_anew_from_the_connection(
     assert [each[0]["status"] for each in events] == ["success"] * 4
     refused = sum(counts["injected"] for counts in emulator.call_details().values())
     assert refused >= 1, "the old credentials were never refused"
+
+
+@pytest.mark.parametrize("refusal", ["ExpiredTokenException", "UnrecognizedClientException"])
+async def test_a_rotation_that_reaches_the_service_before_the_connection_is_ridden_out(
+    emulator: Emulator, ml: Any, model: tuple[str, str], monkeypatch: pytest.MonkeyPatch, refusal: str
+) -> None:
+    # The service refuses the old key while the secrets backend still serves it, for 4 s.
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", connection_with_key(emulator, "old-key"))
+    emulator.configure(job_duration=30)
+    ids, run = await waiting_jobs(ml, model, 20, waiter_delay=0.5)
+    emulator.configure(refused_access_keys={"old-key": refusal})
+    await asyncio.sleep(4)
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", connection_with_key(emulator, "new-key"))
+    await asyncio.sleep(2)
+    for batch_prediction_id in ids:
+        emulator.set_status(batch_prediction_id, "COMPLETED")
+    events = await run
+
+    assert [each[0]["status"] for each in events] == ["success"] * 20
+
+
+def test_a_poke_rides_out_a_rotation_lag_as_a_deferred_wait_does(
+    emulator: Emulator, ml: Any, model: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", connection_with_key(emulator, "old-key"))
+    (batch_prediction_id,) = completed_jobs(emulator, ml, model, 1)
+    emulator.configure(refused_access_keys={"old-key": "UnrecognizedClientException"})
+    rotation = threading.Timer(
+        2.0, monkeypatch.setenv, ("AIRFLOW_CONN_AWS_DEFAULT", connection_with_key(emulator, "new-key"))
+    )
+    rotation.start()
+    wait = waiting.EntityWait(BATCH_PREDICTION, batch_prediction_id, delay=0.5)
+    step = MachineLearningHook().poll(wait)
+    rotation.join()
+    assert isinstance(step, waiting.WaitResult)
+    assert step.outcome.value == "success"
 
 
 async def test_a_key_that_is_simply_wrong_fails_every_wait_with_an_error_naming_the_connection(
