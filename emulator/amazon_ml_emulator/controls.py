@@ -58,6 +58,9 @@ class EmulatorConfig:
     :param rds_instances: InstanceIdentifier to ``host:port`` of the MySQL or MariaDB server of that RDS instance.
     :param max_job_runtime: most time a job may spend INPROGRESS before it turns FAILED (the service's limit is
         7 days); with ``job_duration`` above it, a test sees the limit at work.
+    :param require_signature: answer a request without a SigV4 ``Authorization`` header of the right form as
+        the service does (MissingAuthenticationTokenException, IncompleteSignatureException); the signature's
+        value is never checked. Turn it off for a client that cannot sign.
     """
 
     job_duration: float = 1.0
@@ -78,6 +81,7 @@ class EmulatorConfig:
     endpoint_startup_duration: float = 0.5
     redshift_clusters: dict[str, str] = field(default_factory=dict)
     rds_instances: dict[str, str] = field(default_factory=dict)
+    require_signature: bool = True
 
     def update(self, **changes: Any) -> None:
         """Apply ``changes`` after checking them all, so a bad value changes nothing."""

@@ -11,6 +11,8 @@ import hashlib
 import json
 import re
 import threading
+import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -23,6 +25,7 @@ from amazon_ml_emulator.exceptions import (
     IdempotentParameterMismatchException,
     InvalidInputException,
     InvalidTagException,
+    LimitExceededException,
     PredictorNotMountedException,
     ResourceNotFoundException,
     TagLimitExceededException,
@@ -45,6 +48,7 @@ DEFAULT_ACCOUNT_ID = "123456789012"
 # Bounds botocore's model sets on members it leaves to the service.
 MAX_COMPARATOR_VALUE_LENGTH = 1024
 MAX_DOCUMENT_LENGTH = 131071  # DataSchema and Recipe
+MAX_MESSAGE_LENGTH = 10240  # the Message of every object
 
 _ENTITY_ID = re.compile(r"[a-zA-Z0-9_.-]+")
 _DATABASE_IDENTIFIER = re.compile(r"[a-z0-9-]+")  # ClusterIdentifier, InstanceIdentifier
@@ -295,7 +299,8 @@ class Entity:
 
     def fail(self, now: float, message: str) -> None:
         self.status = FAILED
-        self.message = message
+        # A database's or a parser's error can be long; the model bounds Message.
+        self.message = message[:MAX_MESSAGE_LENGTH]
         self.finished_at = now
         self.last_updated_at = now
         self.record(now, f"Job failed, status FAILED: {message}")
@@ -328,7 +333,8 @@ class Entity:
             "Status": self.status,
             "Message": self.message,
             "StartedAt": self.started_at,
-            "FinishedAt": self.finished_at,
+            # "Only available when the <object> is in the COMPLETED or FAILED state" (API Reference).
+            "FinishedAt": self.finished_at if self.status in (COMPLETED, FAILED) else None,
             "ComputeTime": self.compute_time if self.status == COMPLETED else None,
         }
         return members
@@ -376,8 +382,13 @@ class DataSource(Entity):
     role_arn: str | None = None
     rds_roles: dict[str, str] | None = None
 
-    def database_metadata(self) -> dict[str, Any]:
-        """RedshiftMetadata or RDSMetadata: where the data comes from, never the password."""
+    def database_metadata(self, verbose: bool) -> dict[str, Any]:
+        """
+        RedshiftMetadata or RDSMetadata: where the data comes from, never the password.
+
+        SelectSqlQuery "returns only if Verbose is true in GetDataSourceInput" (API Reference), so never in a
+        Describe* list. RDS data is copied by an AWS Data Pipeline, whose ID RDSMetadata names.
+        """
         query = self.database_query
         if query is None:
             return {}
@@ -386,9 +397,20 @@ class DataSource(Entity):
             metadata = {"RedshiftDatabase": database}
         else:
             database = {"InstanceIdentifier": query.identifier, "DatabaseName": query.database_name}
-            metadata = {"Database": database, **(self.rds_roles or {})}
-        metadata.update(DatabaseUserName=query.username, SelectSqlQuery=query.select_sql_query)
+            metadata = {
+                "Database": database,
+                **(self.rds_roles or {}),
+                "DataPipelineId": self.data_pipeline_id(),
+            }
+        metadata["DatabaseUserName"] = query.username
+        if verbose:
+            metadata["SelectSqlQuery"] = query.select_sql_query
         return {f"{query.engine}Metadata": metadata}
+
+    def data_pipeline_id(self) -> str:
+        """The ID of the Data Pipeline copying an RDS query's result, in Data Pipeline's form ``df-...``."""
+        digest = hashlib.sha256(f"{self.entity_id}@{self.created_at}".encode()).hexdigest()
+        return f"df-{digest[:20].upper()}"
 
     def filter_value(self, variable: str) -> str | float | None:
         if variable == "DataLocationS3":
@@ -404,11 +426,18 @@ class DataSource(Entity):
             "NumberOfFiles": self.number_of_files,
             "ComputeStatistics": self.compute_statistics,
             "RoleARN": self.role_arn,
-            **self.database_metadata(),
+            # "Only available if the DataSource is in the COMPLETED state and the ComputeStatistics is set to
+            # true" (API Reference, GetDataSource).
+            "ComputeTime": self.compute_time
+            if self.status == COMPLETED and self.compute_statistics
+            else None,
         }
 
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), **self.database_metadata(verbose=False)}
+
     def get(self, log_uri: str, verbose: bool = False) -> dict[str, Any]:
-        members = super().get(log_uri, verbose)
+        members = {**super().get(log_uri, verbose), **self.database_metadata(verbose)}
         schema_text = self.schema_text or self.data_schema
         if verbose and schema_text is not None:
             members["DataSourceSchema"] = schema_text
@@ -449,6 +478,19 @@ class MLModel(Entity):
     endpoint_created_at: float | None = None
     endpoint_ready_at: float | None = None
     endpoint_url: str | None = None
+    # When the endpoint answered its recent Predict calls (monotonic real seconds), for its request rate.
+    recent_predictions: deque[float] = field(default_factory=deque, repr=False)
+
+    def admit_prediction(self, now: float) -> None:
+        """Count one Predict call at ``now``; refuse it past PeakRequestsPerSecond calls in the last second."""
+        while self.recent_predictions and now - self.recent_predictions[0] >= 1.0:
+            self.recent_predictions.popleft()
+        if len(self.recent_predictions) >= PEAK_REQUESTS_PER_SECOND:
+            raise LimitExceededException(
+                f"MLModelId {self.entity_id!r}: the real-time endpoint's limit of "
+                f"{PEAK_REQUESTS_PER_SECOND} requests per second (PeakRequestsPerSecond) is exceeded"
+            )
+        self.recent_predictions.append(now)
 
     def endpoint_info(self) -> dict[str, Any]:
         """``EndpointInfo`` of GetMLModel and DescribeMLModels, ``RealtimeEndpointInfo`` of the endpoint calls."""
@@ -1114,7 +1156,11 @@ class MachineLearningBackend:
             return ml_model
 
     def delete_ml_model(self, ml_model_id: Any) -> MLModel:
-        return self._delete(MLModel, "MLModelId", ml_model_id)
+        with self.lock:
+            ml_model: MLModel = self._delete(MLModel, "MLModelId", ml_model_id)
+            # Deleting renders a model unusable (API Reference, DeleteMLModel): its endpoint goes with it.
+            self._unmount(ml_model)
+            return ml_model
 
     # Real-time endpoints.
 
@@ -1139,11 +1185,15 @@ class MachineLearningBackend:
     def delete_realtime_endpoint(self, ml_model_id: Any) -> MLModel:
         with self.lock:
             ml_model = self.get_ml_model(ml_model_id)
-            if ml_model.endpoint_status != ENDPOINT_NONE:
-                ml_model.record(self.clock.now(), "Real-time endpoint deleted")
-            ml_model.endpoint_status = ENDPOINT_NONE
-            ml_model.endpoint_created_at = ml_model.endpoint_ready_at = ml_model.endpoint_url = None
+            self._unmount(ml_model)
             return ml_model
+
+    def _unmount(self, ml_model: MLModel) -> None:
+        if ml_model.endpoint_status != ENDPOINT_NONE:
+            ml_model.record(self.clock.now(), "Real-time endpoint deleted")
+        ml_model.endpoint_status = ENDPOINT_NONE
+        ml_model.endpoint_created_at = ml_model.endpoint_ready_at = ml_model.endpoint_url = None
+        ml_model.recent_predictions.clear()
 
     def mount_ready_endpoints(self, now: float) -> None:
         """Turn the endpoints whose startup time has passed READY."""
@@ -1164,11 +1214,17 @@ class MachineLearningBackend:
             raise InvalidInputException(f"Record {record!r}: must map attribute names to string values")
         with self.lock:
             ml_model = self.get_ml_model(ml_model_id)
+            if ml_model.status == DELETED:
+                raise PredictorNotMountedException(
+                    f"MLModelId {ml_model.entity_id!r}: is DELETED; a deleted model has no real-time endpoint"
+                )
             if ml_model.endpoint_status != ENDPOINT_READY or ml_model.trained_model is None:
                 raise PredictorNotMountedException(
                     f"MLModelId {ml_model.entity_id!r}: has no READY real-time endpoint "
                     f"(EndpointStatus {ml_model.endpoint_status}); call CreateRealtimeEndpoint first"
                 )
+            # The rate is the callers', so it is counted in real seconds whatever the emulator's time scale.
+            ml_model.admit_prediction(time.monotonic())
             schema = learning.DataSchema.from_json(ml_model.schema_text or "")
             threshold = (
                 ml_model.score_threshold if ml_model.score_threshold is not None else DEFAULT_SCORE_THRESHOLD
@@ -1442,7 +1498,8 @@ class MachineLearningBackend:
         with self.lock:
             entity = self._entities[entity_type.kind].get(entity_id)
         if entity is None:
-            raise ResourceNotFoundException(f"No {entity_type.kind} with {member} {entity_id!r} exists")
+            # The service's wording, as the AWS SDKs' integration tests against it assert.
+            raise ResourceNotFoundException(f"No {entity_type.kind} with id {entity_id} exists")
         return entity
 
     def _rename(

@@ -35,6 +35,7 @@ def _default_settings(request: pytest.FixtureRequest) -> Iterator[None]:
             operations=None,
             unavailable=False,
             refused_access_keys={},
+            require_signature=True,
             tag_limit=10,
         )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -87,12 +88,13 @@ def test_a_redshift_data_source_stages_the_query_result_and_trains_a_model(ml, p
     assert done["RedshiftMetadata"] == {
         "RedshiftDatabase": {"DatabaseName": DATABASE, "ClusterIdentifier": "analytics"},
         "DatabaseUserName": USER,
-        "SelectSqlQuery": QUERY,
     }
     assert done["RoleARN"] == ROLE_ARN
     assert staged.decode().splitlines()[:3] == ["x,label", "0.0,0", "1.0,0"]
     assert staged.decode().splitlines()[-1] == ",1"  # NULL is a missing value
-    assert json.loads(ml.get_data_source(DataSourceId=data_source_id, Verbose=True)["DataSourceSchema"])
+    verbose = ml.get_data_source(DataSourceId=data_source_id, Verbose=True)
+    assert json.loads(verbose["DataSourceSchema"])
+    assert verbose["RedshiftMetadata"]["SelectSqlQuery"] == QUERY
     assert pipeline.wait_ml_model(ml_model_id)["Status"] == "COMPLETED"
 
 
@@ -102,13 +104,17 @@ def test_an_rds_data_source_reads_mariadb_and_its_records_are_scored(ml, pipelin
     batch_prediction_id = pipeline.batch_prediction(tiny["ml_model_id"], data_source_id)
 
     assert done["Status"] == "COMPLETED", done.get("Message")
+    pipeline_id = done["RDSMetadata"].pop("DataPipelineId")
     assert done["RDSMetadata"] == {
         "Database": {"InstanceIdentifier": "orders-db", "DatabaseName": DATABASE},
         "DatabaseUserName": USER,
-        "SelectSqlQuery": "SELECT x, label FROM observations WHERE x IS NOT NULL",
         "ResourceRole": "DataPipelineDefaultResourceRole",
         "ServiceRole": "DataPipelineDefaultRole",
     }
+    assert re.fullmatch(r"df-[0-9A-Z]{20}", pipeline_id)
+    verbose = ml.get_data_source(DataSourceId=data_source_id, Verbose=True)["RDSMetadata"]
+    assert verbose["SelectSqlQuery"] == "SELECT x, label FROM observations WHERE x IS NOT NULL"
+    assert verbose["DataPipelineId"] == pipeline_id
     predicted = pipeline.wait_batch_prediction(batch_prediction_id)
     assert (predicted["Status"], predicted["TotalRecordCount"]) == ("COMPLETED", 12)
 
