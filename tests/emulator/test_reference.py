@@ -13,9 +13,10 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from amazon_ml_emulator import datasets
 from amazon_ml_emulator.datasets import TINY_SCHEMA
 
-from .helpers import CREDENTIALS, sigv4_headers, wait_until_endpoint_ready
+from .helpers import CREDENTIALS, new_id, sigv4_headers, wait_for_status, wait_until_endpoint_ready
 from .shapes import attach_checker
 
 
@@ -274,3 +275,40 @@ def test_botocore_with_other_credentials_signs_and_is_answered(emulator):
     )
 
     assert "Results" in other.describe_ml_models(Limit=1)
+
+
+# 8: "Amazon ML uses ... the random seed and the byte offset of each record" (Developer Guide, "Splitting your
+# data"): the same data and seed split alike; data that moves the records' offsets splits otherwise.
+
+
+def test_the_random_split_follows_the_seed_and_the_records_byte_offsets(ml, pipeline, emulator):
+    csv_bytes, schema = datasets.make_dataset("diabetes")
+    header, _, records = csv_bytes.partition(b"\n")
+    folder = new_id("split")
+    original = pipeline.put(f"{folder}/data.csv", csv_bytes)
+    # The same records after a longer header (columns are read by position): every record's offset moves.
+    moved = pipeline.put(
+        f"{folder}-moved/data.csv", header.replace(b"age", b"age_in_years", 1) + b"\n" + records
+    )
+    ml_model_id = pipeline.ml_model(pipeline.data_source(original, schema), "REGRESSION")
+    assert pipeline.wait_ml_model(ml_model_id)["Status"] == "COMPLETED"
+    split = '{"splitting":{"percentBegin":0,"percentEnd":30,"strategy":"random","randomSeed":"seed"}}'
+
+    def rmse_on(location: str, rearrangement: str) -> str:
+        data_source_id = pipeline.data_source(location, schema, DataRearrangement=rearrangement)
+        evaluation_id = new_id("ev")
+        ml.create_evaluation(
+            EvaluationId=evaluation_id, MLModelId=ml_model_id, EvaluationDataSourceId=data_source_id
+        )
+        done = wait_for_status(lambda: ml.get_evaluation(EvaluationId=evaluation_id))
+        assert done["Status"] == "COMPLETED", done.get("Message")
+        return done["PerformanceMetrics"]["Properties"]["RegressionRMSE"]
+
+    first = rmse_on(original, split)
+    again = rmse_on(original, split)
+    after_move = rmse_on(moved, split)
+    other_seed = rmse_on(original, split.replace('"seed"', '"another"'))
+
+    assert first == again
+    assert after_move != first
+    assert other_seed != first
