@@ -811,12 +811,12 @@ def _parse_time(variable: str, operator: str, operand: str) -> float:
 
 
 def _schema_and_rearrangement(
-    spec_member: str, spec: dict[str, Any], location_member: str
+    spec_member: str, spec: dict[str, Any], location_member: str, schema_required: bool = True
 ) -> tuple[str | None, str | None, str | None]:
-    """A data spec's DataSchema or its location (exactly one), and its DataRearrangement, checked."""
+    """A data spec's DataSchema or its location (one at most; one when required), and its DataRearrangement."""
     schema, schema_location = spec.get("DataSchema"), spec.get(location_member)
     rearrangement = spec.get("DataRearrangement")
-    if schema is None and schema_location is None:
+    if schema is None and schema_location is None and schema_required:
         raise InvalidInputException(f"{spec_member}: one of DataSchema or {location_member} is required")
     if schema is not None and schema_location is not None:
         raise InvalidInputException(f"{spec_member}: give DataSchema or {location_member}, not both")
@@ -1009,7 +1009,11 @@ class MachineLearningBackend:
         rds_roles: dict[str, str] | None,
     ) -> DataSource:
         staging = validate_s3_url(f"{spec_member}.S3StagingLocation", spec.get("S3StagingLocation"))
-        schema, schema_uri, rearrangement = _schema_and_rearrangement(spec_member, spec, "DataSchemaUri")
+        # The Developer Guide makes the schema optional for Redshift ("(Optional) The location of the Amazon ML
+        # schema"): without one it is inferred from the query's result. For RDS it names no such option.
+        schema, schema_uri, rearrangement = _schema_and_rearrangement(
+            spec_member, spec, "DataSchemaUri", schema_required=query.engine != REDSHIFT
+        )
         role_arn = validate_string("RoleARN", role_arn, 1, 110)
         compute_statistics = _compute_statistics(compute_statistics)
         # Everything given, the password included, decides whether a create repeats an earlier one.

@@ -119,6 +119,30 @@ def test_an_rds_data_source_reads_mariadb_and_its_records_are_scored(ml, pipelin
     assert (predicted["Status"], predicted["TotalRecordCount"]) == ("COMPLETED", 12)
 
 
+def test_a_redshift_data_source_without_a_schema_infers_one_from_the_query_result(
+    ml, pipeline, tiny, s3, databases
+):
+    # "(Optional) The location of the Amazon ML schema" (Developer Guide, Redshift datasource parameters).
+    data_source_id = from_redshift(ml, DataSchema=None)
+    done = pipeline.wait_data_source(data_source_id)
+    schema = json.loads(ml.get_data_source(DataSourceId=data_source_id, Verbose=True)["DataSourceSchema"])
+    staged = s3.get_object(Bucket=BUCKET, Key=f"staging/{data_source_id}/{data_source_id}.csv")["Body"].read()
+    batch_prediction_id = pipeline.batch_prediction(tiny["ml_model_id"], data_source_id)
+
+    assert done["Status"] == "COMPLETED", done.get("Message")
+    assert schema == {
+        "version": "1.0",
+        "dataFormat": "CSV",
+        "dataFileContainsHeader": True,
+        "attributes": [
+            {"attributeName": "x", "attributeType": "NUMERIC"},
+            {"attributeName": "label", "attributeType": "NUMERIC"},
+        ],
+    }
+    assert staged.decode().splitlines()[0] == "x,label"
+    assert pipeline.wait_batch_prediction(batch_prediction_id)["Status"] == "COMPLETED"
+
+
 def test_no_answer_ever_shows_the_database_password(ml, pipeline, databases):
     data_source_ids = [from_redshift(ml), from_rds(ml)]
     for data_source_id in data_source_ids:
@@ -211,7 +235,7 @@ def test_database_failures_fail_the_data_source_with_the_databases_message(
             "RDSData.S3StagingLocation 'https://bucket/staging/': must match the pattern s3://([^/]+)(/.*)?",
         ),
         (from_rds, {"ResourceRole": "r" * 65}, "RDSData.ResourceRole"),
-        (from_redshift, {"DataSchema": None}, "DataSpec: one of DataSchema or DataSchemaUri is required"),
+        (from_rds, {"DataSchema": None}, "RDSData: one of DataSchema or DataSchemaUri is required"),
     ],
     ids=[
         "cluster",
@@ -221,7 +245,7 @@ def test_database_failures_fail_the_data_source_with_the_databases_message(
         "rds-database",
         "staging",
         "role",
-        "schema",
+        "rds-schema",
     ],
 )
 def test_fields_botocore_leaves_to_the_service_are_validated(ml, create, changes, message):
