@@ -701,6 +701,17 @@ FILTER_VARIABLES: dict[str, tuple[str, ...]] = {
 _TIME_VARIABLES = frozenset({"CreatedAt", "LastUpdatedAt"})
 
 
+def _refuse_deleted(entity: Entity, members: str) -> None:
+    """
+    A DELETED object is "unusable" and its deletion "irreversible" (API Reference, Delete*): the emulator's
+    choice, where the reference is silent, is that it takes no update either. Its tags stay open to change.
+    """
+    if entity.status == DELETED:
+        raise InvalidInputException(
+            f"{entity.id_member} {entity.entity_id!r}: is DELETED; {members} of a deleted object cannot be updated"
+        )
+
+
 def _without_unset(members: dict[str, Any]) -> dict[str, Any]:
     # The service omits members it has no value for; it never sends null.
     return {name: value for name, value in members.items() if value is not None}
@@ -1145,6 +1156,7 @@ class MachineLearningBackend:
             raise InvalidInputException(f"ScoreThreshold {score_threshold!r}: must be between 0 and 1")
         with self.lock:
             ml_model = self.get_ml_model(ml_model_id)
+            _refuse_deleted(ml_model, "MLModelName, ScoreThreshold")
             if score_threshold is not None and ml_model.ml_model_type != "BINARY":
                 raise InvalidInputException(
                     f"ScoreThreshold {score_threshold!r}: applies only to BINARY models, "
@@ -1514,6 +1526,7 @@ class MachineLearningBackend:
         name = validate_name(name_member, name)
         with self.lock:
             entity = self._get(entity_type, member, entity_id)
+            _refuse_deleted(entity, name_member)
             entity.name = name
             entity.last_updated_at = self.clock.now()
             return entity

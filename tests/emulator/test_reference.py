@@ -312,3 +312,67 @@ def test_the_random_split_follows_the_seed_and_the_records_byte_offsets(ml, pipe
     assert first == again
     assert after_move != first
     assert other_seed != first
+
+
+# 10: where the references are silent, the emulator's choices (docs/emulator.md lists them with these tests).
+
+
+def test_deleted_objects_stay_listed_by_describe_and_are_found_by_status(ml, pipeline, tiny):
+    # The Describe* results' Status documentation lists "DELETED - The MLModel is marked as deleted".
+    ml_model_id = pipeline.ml_model(tiny["data_source_id"])
+    pipeline.wait_ml_model(ml_model_id)
+    ml.delete_ml_model(MLModelId=ml_model_id)
+
+    by_prefix = ml.describe_ml_models(FilterVariable="TrainingDataSourceId", EQ=tiny["data_source_id"])
+    deleted = ml.describe_ml_models(FilterVariable="Status", EQ="DELETED")
+
+    assert ml_model_id in {model["MLModelId"] for model in by_prefix["Results"]}
+    assert ml_model_id in {model["MLModelId"] for model in deleted["Results"]}
+
+
+def test_a_deleted_object_takes_no_update_but_its_tags_stay_open(ml, pipeline, tiny):
+    evaluation_id = new_id("ev")
+    ml.create_evaluation(
+        EvaluationId=evaluation_id,
+        MLModelId=tiny["ml_model_id"],
+        EvaluationDataSourceId=tiny["data_source_id"],
+    )
+    ml.delete_evaluation(EvaluationId=evaluation_id)
+    ml_model_id = pipeline.ml_model(tiny["data_source_id"])
+    ml.delete_ml_model(MLModelId=ml_model_id)
+
+    with pytest.raises(ClientError) as renamed:
+        ml.update_evaluation(EvaluationId=evaluation_id, EvaluationName="after")
+    with pytest.raises(ClientError) as rethresholded:
+        ml.update_ml_model(MLModelId=ml_model_id, ScoreThreshold=0.7)
+    ml.add_tags(ResourceId=evaluation_id, ResourceType="Evaluation", Tags=[{"Key": "audit", "Value": "kept"}])
+
+    assert error_of(renamed) == (
+        400,
+        "InvalidInputException",
+        f"EvaluationId {evaluation_id!r}: is DELETED; EvaluationName of a deleted object cannot be updated",
+    )
+    assert error_of(rethresholded)[:2] == (400, "InvalidInputException")
+    assert ml.describe_tags(ResourceId=evaluation_id, ResourceType="Evaluation")["Tags"] == [
+        {"Key": "audit", "Value": "kept"}
+    ]
+
+
+def test_a_deleted_id_is_not_reused_the_same_request_returns_the_deleted_object(ml, tiny):
+    batch_prediction_id = new_id("bp")
+    request = {
+        "BatchPredictionId": batch_prediction_id,
+        "MLModelId": tiny["ml_model_id"],
+        "BatchPredictionDataSourceId": tiny["data_source_id"],
+        "OutputUri": "s3://emulator-tests/deleted-id/",
+    }
+    ml.create_batch_prediction(**request)
+    ml.delete_batch_prediction(BatchPredictionId=batch_prediction_id)
+
+    again = ml.create_batch_prediction(**request)
+    with pytest.raises(ClientError) as other:
+        ml.create_batch_prediction(**{**request, "OutputUri": "s3://emulator-tests/elsewhere/"})
+
+    assert again == {"BatchPredictionId": batch_prediction_id, "ResponseMetadata": again["ResponseMetadata"]}
+    assert ml.get_batch_prediction(BatchPredictionId=batch_prediction_id)["Status"] == "DELETED"
+    assert error_of(other)[:2] == (400, "IdempotentParameterMismatchException")
