@@ -12,6 +12,7 @@ import json
 import re
 import threading
 import time
+import unicodedata
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -191,7 +192,10 @@ def _valid_tag_text(field_name: str, value: Any, length: tuple[int, int]) -> str
         raise InvalidTagException(
             f"{field_name} {value!r}: must be a string of {length[0]}-{length[1]} characters"
         )
-    bad = [char for char in value if not (char.isalnum() or char.isspace() or char in _TAG_PUNCTUATION)]
+    # The model's pattern ^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$: letters, separators (a tab is not one), digits.
+    bad = [
+        char for char in value if unicodedata.category(char)[0] not in "LZN" and char not in _TAG_PUNCTUATION
+    ]
     if bad:
         raise InvalidTagException(
             f"{field_name} {value!r}: may hold only letters, digits, spaces and _.:/=+-@ (not {bad[0]!r})"
