@@ -277,8 +277,8 @@ def test_botocore_with_other_credentials_signs_and_is_answered(emulator):
     assert "Results" in other.describe_ml_models(Limit=1)
 
 
-# 8: "Amazon ML uses ... the random seed and the byte offset of each record" (Developer Guide, "Splitting your
-# data"): the same data and seed split alike; data that moves the records' offsets splits otherwise.
+# 8: "Pseudo-random numbers are assigned using both the input seed string value and the byte offset as a seed,
+# so changing the data results in a different split" (API Reference, DataRearrangement).
 
 
 def test_the_random_split_follows_the_seed_and_the_records_byte_offsets(ml, pipeline, emulator):

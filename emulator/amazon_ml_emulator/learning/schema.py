@@ -256,8 +256,8 @@ class DataRearrangement:
         Positions of the kept records, in input order, given each record's byte offset in the data source.
 
         The random strategy draws each record's number from the seed string and the record's byte offset, as
-        the Developer Guide describes Amazon ML's: the same data and seed always split alike and a
-        complement is exact, while changing the data before a record changes that record's draw.
+        the API Reference (DataRearrangement) describes Amazon ML's: the same data and seed always split alike
+        and a complement is exact, while changing the data before a record changes that record's draw.
         """
         record_count = len(record_offsets)
         if self.strategy == "random":
