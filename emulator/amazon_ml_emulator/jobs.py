@@ -163,7 +163,7 @@ class JobRunner:
         for kind, dependency_id in entity.dependencies():
             dependency = self.backend.find(kind, dependency_id)
             if dependency is None:
-                return False, f"{kind} {dependency_id!r} does not exist"
+                return False, f"No {kind} with id {dependency_id} exists"
             if dependency.status == COMPLETED:
                 continue
             if dependency.status in (PENDING, INPROGRESS):

@@ -1500,7 +1500,8 @@ class MachineLearningBackend:
         # that exists but is FAILED or DELETED is accepted either way; the job fails when it would start.
         entity = self._entities[entity_type.kind].get(entity_id)
         if entity is None and self.config.missing_dependency == "reject":
-            raise InvalidInputException(f"{member} {entity_id!r}: no {entity_type.kind} has this ID")
+            # The service's not-found wording (see _get), under the code the model lists for creates.
+            raise InvalidInputException(f"No {entity_type.kind} with id {entity_id} exists ({member})")
         return entity
 
     def _add(self, entity: Entity) -> None:
