@@ -95,6 +95,8 @@ def test_a_redshift_data_source_stages_the_query_result_and_trains_a_model(ml, p
     verbose = ml.get_data_source(DataSourceId=data_source_id, Verbose=True)
     assert json.loads(verbose["DataSourceSchema"])
     assert verbose["RedshiftMetadata"]["SelectSqlQuery"] == QUERY
+    listed = ml.describe_data_sources(FilterVariable="DataLocationS3", EQ=done["DataLocationS3"])["Results"]
+    assert [source["RedshiftMetadata"] for source in listed] == [done["RedshiftMetadata"]]  # no query
     assert pipeline.wait_ml_model(ml_model_id)["Status"] == "COMPLETED"
 
 
