@@ -203,13 +203,17 @@ def _valid_tag_text(field_name: str, value: Any, length: tuple[int, int]) -> str
     return value
 
 
-def _valid_tag(tag: Any) -> tuple[str, str]:
+def _valid_tag(tag: Any) -> tuple[str, str | None]:
     if not isinstance(tag, dict) or "Key" not in tag:
         raise InvalidInputException(f"Tags: {tag!r} must be an object with a Key and an optional Value")
     key = _valid_tag_text("Tag Key", tag["Key"], TAG_KEY_LENGTH)
     if key.lower().startswith("aws:"):
         raise InvalidTagException(f"Tag Key {key!r}: the prefix 'aws:' is reserved for AWS use")
-    return key, _valid_tag_text("Tag Value", tag.get("Value", ""), TAG_VALUE_LENGTH)
+    if tag.get("Value") is None:
+        # "If you specify a key without specifying a value, Amazon ML creates a tag with the specified key and a
+        # value of null" (API Reference, AddTags): DescribeTags then gives the key alone.
+        return key, None
+    return key, _valid_tag_text("Tag Value", tag["Value"], TAG_VALUE_LENGTH)
 
 
 # Entities.
@@ -264,7 +268,7 @@ class Entity:
     message: str | None = None
     # Set by the controls: the job fails with this message instead of doing its work.
     injected_failure: str | None = None
-    tags: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str | None] = field(default_factory=dict)
     # The job's log, served at the LogUri.
     log: list[str] = field(default_factory=list)
 

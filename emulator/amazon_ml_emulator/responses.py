@@ -274,7 +274,10 @@ class MachineLearningResponse:
 
     def describe_tags(self, params: dict[str, Any]) -> dict[str, Any]:
         entity = self.backend.find_resource(params.get("ResourceId"), params.get("ResourceType"))
-        tags = [{"Key": key, "Value": value} for key, value in entity.tags.items()]
+        tags = [
+            {"Key": key} if value is None else {"Key": key, "Value": value}
+            for key, value in entity.tags.items()
+        ]
         return {"ResourceId": entity.entity_id, "ResourceType": entity.kind, "Tags": tags}
 
     def delete_tags(self, params: dict[str, Any]) -> dict[str, Any]:
