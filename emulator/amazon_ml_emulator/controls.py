@@ -58,6 +58,9 @@ class EmulatorConfig:
     :param rds_instances: InstanceIdentifier to ``host:port`` of the MySQL or MariaDB server of that RDS instance.
     :param max_job_runtime: most time a job may spend INPROGRESS before it turns FAILED (the service's limit is
         7 days); with ``job_duration`` above it, a test sees the limit at work.
+    :param peak_requests_per_second: the PeakRequestsPerSecond of endpoints created from now on, 200 as the
+        service's (Developer Guide, System Limits); Predict beyond it in one second answers LimitExceededException.
+        Lower it to meet that answer without sending 200 calls a second.
     :param require_signature: answer a request without a SigV4 ``Authorization`` header of the right form as
         the service does (MissingAuthenticationTokenException, IncompleteSignatureException); the signature's
         value is never checked. Turn it off for a client that cannot sign.
@@ -81,6 +84,7 @@ class EmulatorConfig:
     endpoint_startup_duration: float = 0.5
     redshift_clusters: dict[str, str] = field(default_factory=dict)
     rds_instances: dict[str, str] = field(default_factory=dict)
+    peak_requests_per_second: int = 200
     require_signature: bool = True
 
     def update(self, **changes: Any) -> None:
@@ -122,6 +126,13 @@ class EmulatorConfig:
                 raise ValueError(
                     f"refused_access_keys[{key!r}] {code!r}: must be one of {sorted(CREDENTIAL_ERRORS)}"
                 )
+        if (
+            int(self.peak_requests_per_second) != self.peak_requests_per_second
+            or self.peak_requests_per_second < 1
+        ):
+            raise ValueError(
+                f"peak_requests_per_second {self.peak_requests_per_second!r}: must be an integer >= 1"
+            )
         if int(self.tag_limit) != self.tag_limit or self.tag_limit < 0:
             raise ValueError(f"tag_limit {self.tag_limit!r}: must be an integer >= 0")
 

@@ -44,7 +44,6 @@ FILTER_OPERATORS = ("EQ", "GT", "LT", "GE", "LE", "NE", "Prefix")
 DEFAULT_SCORE_THRESHOLD = 0.5
 # Real-time endpoints: EndpointStatus values, and the request rate the service gives every endpoint.
 ENDPOINT_NONE, ENDPOINT_UPDATING, ENDPOINT_READY = "NONE", "UPDATING", "READY"
-PEAK_REQUESTS_PER_SECOND = 200
 DEFAULT_ACCOUNT_ID = "123456789012"
 # Bounds botocore's model sets on members it leaves to the service.
 MAX_COMPARATOR_VALUE_LENGTH = 1024
@@ -486,17 +485,19 @@ class MLModel(Entity):
     endpoint_created_at: float | None = None
     endpoint_ready_at: float | None = None
     endpoint_url: str | None = None
-    # When the endpoint answered its recent Predict calls (monotonic real seconds), for its request rate.
+    # The endpoint's PeakRequestsPerSecond, fixed when it is created, and when it answered its recent Predict
+    # calls (monotonic real seconds).
+    peak_requests_per_second: int = 0
     recent_predictions: deque[float] = field(default_factory=deque, repr=False)
 
     def admit_prediction(self, now: float) -> None:
         """Count one Predict call at ``now``; refuse it past PeakRequestsPerSecond calls in the last second."""
         while self.recent_predictions and now - self.recent_predictions[0] >= 1.0:
             self.recent_predictions.popleft()
-        if len(self.recent_predictions) >= PEAK_REQUESTS_PER_SECOND:
+        if len(self.recent_predictions) >= self.peak_requests_per_second:
             raise LimitExceededException(
                 f"MLModelId {self.entity_id!r}: the real-time endpoint's limit of "
-                f"{PEAK_REQUESTS_PER_SECOND} requests per second (PeakRequestsPerSecond) is exceeded"
+                f"{self.peak_requests_per_second} requests per second (PeakRequestsPerSecond) is exceeded"
             )
         self.recent_predictions.append(now)
 
@@ -505,7 +506,7 @@ class MLModel(Entity):
         mounted = self.endpoint_status != ENDPOINT_NONE
         return _without_unset(
             {
-                "PeakRequestsPerSecond": PEAK_REQUESTS_PER_SECOND if mounted else 0,
+                "PeakRequestsPerSecond": self.peak_requests_per_second if mounted else 0,
                 "CreatedAt": self.endpoint_created_at,
                 "EndpointUrl": self.endpoint_url,
                 "EndpointStatus": self.endpoint_status,
@@ -1203,6 +1204,7 @@ class MachineLearningBackend:
                 ml_model.endpoint_created_at = now
                 ml_model.endpoint_ready_at = now + self.config.endpoint_startup_duration
                 ml_model.endpoint_url = self.endpoint_url
+                ml_model.peak_requests_per_second = self.config.peak_requests_per_second
                 ml_model.record(now, "Real-time endpoint created, status UPDATING")
             return ml_model
 

@@ -9,7 +9,6 @@ server cannot make ``*.amazonaws.com``).
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -277,32 +276,17 @@ def minimal_request(operation: str, endpoint_url: str) -> dict[str, Any]:
     return request
 
 
-def exceed_peak_requests(
-    emulator: Emulator, ml_model_id: str, endpoint_url: str
-) -> list[ResponseShapeChecker]:
-    """Predict from four threads at once until the endpoint's 200 requests a second are exceeded."""
-    request = {"MLModelId": ml_model_id, "Record": {"x": "4"}, "PredictEndpoint": endpoint_url}
-    exceeded = threading.Event()
-    checkers = []
-
-    def call_until_exceeded() -> None:
-        client, checker = unretried_client(emulator)
-        checkers.append(checker)
-        for _ in range(150):
-            try:
-                client.predict(**request)
-            except ClientError as error:
-                if error.response["Error"]["Code"] == "LimitExceededException":
-                    exceeded.set()
-            if exceeded.is_set():
-                return
-
-    threads = [threading.Thread(target=call_until_exceeded) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return checkers
+def exceed_peak_requests(ml: Any, emulator: Emulator, ml_model_id: str) -> None:
+    """Predict on an endpoint of 5 requests a second until it answers LimitExceededException."""
+    emulator.configure(peak_requests_per_second=5)
+    ml.create_realtime_endpoint(MLModelId=ml_model_id)
+    request = {"MLModelId": ml_model_id, "Record": {"x": "4"}}
+    request["PredictEndpoint"] = wait_until_endpoint_ready(ml, ml_model_id)["EndpointUrl"]
+    for _ in range(5):
+        ml.predict(**request)
+    with pytest.raises(ClientError):
+        ml.predict(**request)  # the sixth within the second
+    ml.delete_realtime_endpoint(MLModelId=ml_model_id)
 
 
 def test_every_answer_fits_botocores_shapes_and_every_modeled_error_is_produced(emulator, s3, tiny):
@@ -317,16 +301,13 @@ def test_every_answer_fits_botocores_shapes_and_every_modeled_error_is_produced(
         with pytest.raises(ClientError):
             getattr(ml, _snake(operation))(**minimal_request(operation, emulator.endpoint_url))
     emulator.configure(error_rate=0.0, operations=None)
-    ml.create_realtime_endpoint(MLModelId=tiny["ml_model_id"])
-    endpoint_url = wait_until_endpoint_ready(ml, tiny["ml_model_id"])["EndpointUrl"]
-    checkers = [checker, *exceed_peak_requests(emulator, tiny["ml_model_id"], endpoint_url)]
-    ml.delete_realtime_endpoint(MLModelId=tiny["ml_model_id"])
+    exceed_peak_requests(ml, emulator, tiny["ml_model_id"])
 
-    answers = [answer for each in checkers for answer in each.problems]
-    bodies = [body for each in checkers for body in each.bodies]
-    off_shape = [(operation, status, problems) for operation, status, problems in answers if problems]
-    answered = {operation for operation, status, _ in bodies if status == 200}
-    produced = {(operation, body["__type"]) for operation, status, body in bodies if status != 200}
+    off_shape = [
+        (operation, status, problems) for operation, status, problems in checker.problems if problems
+    ]
+    answered = {operation for operation, status, _ in checker.bodies if status == 200}
+    produced = {(operation, body["__type"]) for operation, status, body in checker.bodies if status != 200}
     assert off_shape == []
     assert answered == set(OPERATIONS)
     assert MODEL_ERROR_PAIRS - produced == set()

@@ -123,6 +123,31 @@ def test_predict_beyond_peak_requests_per_second_is_limit_exceeded_with_417(tiny
     assert "Prediction" in ml.predict(**request)  # the next second admits calls again
 
 
+def test_a_lower_peak_rate_set_before_the_endpoint_is_created_is_reported_and_enforced(ml, tiny, emulator):
+    # A DAG testing its handling of throttled predictions meets LimitExceededException without 200 calls a second.
+    emulator.configure(peak_requests_per_second=3, endpoint_startup_duration=0.05)
+    ml.create_realtime_endpoint(MLModelId=tiny["ml_model_id"])
+    try:
+        info = wait_until_endpoint_ready(ml, tiny["ml_model_id"])
+        request = {
+            "MLModelId": tiny["ml_model_id"],
+            "Record": {"x": "3"},
+            "PredictEndpoint": info["EndpointUrl"],
+        }
+        answers = []
+        for _ in range(4):
+            try:
+                answers.append(sorted(ml.predict(**request)["Prediction"]))
+            except ClientError as error:
+                answers.append(error.response["Error"]["Code"])
+    finally:
+        ml.delete_realtime_endpoint(MLModelId=tiny["ml_model_id"])
+
+    assert info["PeakRequestsPerSecond"] == 3
+    assert answers[3] == "LimitExceededException"
+    assert all(isinstance(answer, list) for answer in answers[:3])
+
+
 # 6: "Assigns the DELETED status to an MLModel, rendering it unusable" (API Reference, DeleteMLModel).
 
 
