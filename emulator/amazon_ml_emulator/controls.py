@@ -61,6 +61,12 @@ class EmulatorConfig:
         reads can lag its writes.
     :param max_job_runtime: most time a job may spend INPROGRESS before it turns FAILED (the service's limit is
         7 days); with ``job_duration`` above it, a test sees the limit at work.
+    :param peak_requests_per_second: the PeakRequestsPerSecond of endpoints created from now on, 200 as the
+        service's (Developer Guide, System Limits); Predict beyond it in one second answers LimitExceededException.
+        Lower it to meet that answer without sending 200 calls a second.
+    :param require_signature: answer a request without a SigV4 ``Authorization`` header of the right form as
+        the service does (MissingAuthenticationTokenException, IncompleteSignatureException); the signature's
+        value is never checked. Turn it off for a client that cannot sign.
     """
 
     job_duration: float = 1.0
@@ -82,6 +88,8 @@ class EmulatorConfig:
     endpoint_startup_duration: float = 0.5
     redshift_clusters: dict[str, str] = field(default_factory=dict)
     rds_instances: dict[str, str] = field(default_factory=dict)
+    peak_requests_per_second: int = 200
+    require_signature: bool = True
 
     def update(self, **changes: Any) -> None:
         """Apply ``changes`` after checking them all, so a bad value changes nothing."""
@@ -128,6 +136,13 @@ class EmulatorConfig:
                 raise ValueError(
                     f"refused_access_keys[{key!r}] {code!r}: must be one of {sorted(CREDENTIAL_ERRORS)}"
                 )
+        if (
+            int(self.peak_requests_per_second) != self.peak_requests_per_second
+            or self.peak_requests_per_second < 1
+        ):
+            raise ValueError(
+                f"peak_requests_per_second {self.peak_requests_per_second!r}: must be an integer >= 1"
+            )
         if int(self.tag_limit) != self.tag_limit or self.tag_limit < 0:
             raise ValueError(f"tag_limit {self.tag_limit!r}: must be an integer >= 0")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -78,6 +79,39 @@ def rows_as_csv(columns: list[str], rows: list[Sequence[Any]], header: bool) -> 
         writer.writerow(columns)
     writer.writerows(["" if value is None else _text(value) for value in row] for row in rows)
     return output.getvalue().encode("utf-8")
+
+
+def inferred_schema(columns: list[str], rows: list[Sequence[Any]]) -> str:
+    """
+    The DataSchema of a query's result given without one: one attribute per column, typed by its values.
+
+    Booleans are BINARY, numbers (or text that reads as numbers) NUMERIC, text with spaces TEXT, other text
+    CATEGORICAL. No attribute is the target: the schema serves batch predictions; to train or evaluate,
+    give a schema that names the target.
+    """
+    attributes = []
+    for index, name in enumerate(columns):
+        values = [row[index] for row in rows if row[index] is not None and _text(row[index]).strip()]
+        attributes.append({"attributeName": name, "attributeType": _attribute_type(values)})
+    document = {
+        "version": "1.0",
+        "dataFormat": "CSV",
+        "dataFileContainsHeader": True,
+        "attributes": attributes,
+    }
+    return json.dumps(document)
+
+
+def _attribute_type(values: list[Any]) -> str:
+    from amazon_ml_emulator.learning.values import parse_numeric
+
+    if values and all(isinstance(value, bool) for value in values):
+        return "BINARY"
+    if all(parse_numeric(_text(value)) is not None for value in values):
+        return "NUMERIC"
+    if any(len(_text(value).split()) > 1 for value in values):
+        return "TEXT"
+    return "CATEGORICAL"
 
 
 def _text(value: Any) -> str:

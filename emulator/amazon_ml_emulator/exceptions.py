@@ -15,6 +15,9 @@ class MachineLearningError(Exception):
     """
 
     status_code: int = 400
+    # The model gives InvalidTagException, TagLimitExceededException and PredictorNotMountedException no
+    # ``code`` member; the other errors it lists carry one, the HTTP status.
+    carries_code: bool = True
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -29,7 +32,10 @@ class MachineLearningError(Exception):
         return self.status_code
 
     def to_body(self) -> dict[str, Any]:
-        return {"__type": self.error_type, "message": self.message, "code": self.code}
+        body: dict[str, Any] = {"__type": self.error_type, "message": self.message}
+        if self.carries_code:
+            body["code"] = self.code
+        return body
 
 
 class InvalidInputException(MachineLearningError):
@@ -42,10 +48,12 @@ class InvalidInputException(MachineLearningError):
 
 class ResourceNotFoundException(MachineLearningError):
     """
-    No entity of that type has the given ID (HTTP 400, as the service answers, not 404).
+    No entity of that type has the given ID (HTTP 404, the Smithy model's ``httpError``).
 
-    :param message: names the missing entity.
+    :param message: the service's wording, ``No BatchPrediction with id fake-id exists``.
     """
+
+    status_code = 404
 
 
 class IdempotentParameterMismatchException(MachineLearningError):
@@ -63,6 +71,8 @@ class InvalidTagException(MachineLearningError):
     :param message: names the tag and the rule.
     """
 
+    carries_code = False
+
 
 class TagLimitExceededException(MachineLearningError):
     """
@@ -70,6 +80,8 @@ class TagLimitExceededException(MachineLearningError):
 
     :param message: names the object and the limit.
     """
+
+    carries_code = False
 
 
 class ExpiredTokenException(MachineLearningError):
@@ -101,10 +113,12 @@ CREDENTIAL_ERRORS: dict[str, type[MachineLearningError]] = {
 
 class LimitExceededException(MachineLearningError):
     """
-    An account limit was reached.
+    A limit was reached, e.g. a real-time endpoint's requests per second (HTTP 417, the Smithy model's).
 
     :param message: names the limit.
     """
+
+    status_code = 417
 
 
 class PredictorNotMountedException(MachineLearningError):
@@ -113,6 +127,8 @@ class PredictorNotMountedException(MachineLearningError):
 
     :param message: names the model and its endpoint's status.
     """
+
+    carries_code = False
 
 
 class InternalServerException(MachineLearningError):
@@ -154,4 +170,25 @@ class UnknownOperationException(MachineLearningError):
     The ``X-Amz-Target`` header names no operation of the service.
 
     :param message: the error text.
+    """
+
+
+class MissingAuthenticationTokenException(MachineLearningError):
+    """
+    The request carries no SigV4 signature (HTTP 403, as in the API Reference's common errors).
+
+    :param message: the error text.
+    """
+
+    status_code = 403
+
+    def __init__(self, message: str = "Missing Authentication Token") -> None:
+        super().__init__(message)
+
+
+class IncompleteSignatureException(MachineLearningError):
+    """
+    The request's signature does not have SigV4's form (HTTP 400, as in the API Reference's common errors).
+
+    :param message: names what is missing or malformed.
     """

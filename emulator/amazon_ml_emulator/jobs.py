@@ -17,6 +17,7 @@ from amazon_ml_emulator.databases import (
     REDSHIFT,
     DatabaseError,
     DatabaseQuery,
+    inferred_schema,
     rows_as_csv,
     run_query,
     source_name,
@@ -162,7 +163,7 @@ class JobRunner:
         for kind, dependency_id in entity.dependencies():
             dependency = self.backend.find(kind, dependency_id)
             if dependency is None:
-                return False, f"{kind} {dependency_id!r} does not exist"
+                return False, f"No {kind} with id {dependency_id} exists"
             if dependency.status == COMPLETED:
                 continue
             if dependency.status in (PENDING, INPROGRESS):
@@ -199,9 +200,9 @@ class JobRunner:
             text = schema_text
             if text is None and schema_location is not None:
                 text = storage.read(schema_location).decode("utf-8")
-            schema = learning.DataSchema.from_json(text or "")
             if stage is not None:
-                stage(schema)
+                text = stage(text)
+            schema = learning.DataSchema.from_json(text or "")
             files = storage.read_objects(location)
             if not files:
                 raise JobFailure(f"DataLocationS3 {location!r}: no objects found")
@@ -219,8 +220,13 @@ class JobRunner:
 
         return work
 
-    def _staging(self, data_source: DataSource) -> Callable[[learning.DataSchema], None] | None:
-        """For a Redshift or RDS data source: the work that runs its query and stages the result as CSV."""
+    def _staging(self, data_source: DataSource) -> Callable[[str | None], str] | None:
+        """
+        For a Redshift or RDS data source: the work that runs its query and stages the result as CSV.
+
+        It takes the schema's text, None when none was given (Redshift only), and returns the schema's text,
+        inferred from the result when none was given.
+        """
         query: DatabaseQuery | None = data_source.database_query
         if query is None:
             return None
@@ -230,10 +236,13 @@ class JobRunner:
         staged_url = f"{data_source.data_location_s3}{data_source.entity_id}.csv"
         storage = self.storage
 
-        def stage(schema: learning.DataSchema) -> None:
+        def stage(schema_text: str | None) -> str:
             if address is None:
                 raise JobFailure(f"{source_name(query)} not found")
             columns, rows = run_query(query, address)
+            if schema_text is None:
+                schema_text = inferred_schema(columns, rows)
+            schema = learning.DataSchema.from_json(schema_text)
             if len(columns) != len(schema.attributes):
                 raise JobFailure(
                     f"SelectSqlQuery returns {len(columns)} columns but the DataSchema has "
@@ -241,6 +250,7 @@ class JobRunner:
                 )
             body = rows_as_csv(columns, rows, header=schema.data_file_contains_header)
             storage.write(staged_url, body, "text/csv")
+            return schema_text
 
         return stage
 

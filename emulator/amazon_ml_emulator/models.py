@@ -11,6 +11,9 @@ import hashlib
 import json
 import re
 import threading
+import time
+import unicodedata
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -23,6 +26,7 @@ from amazon_ml_emulator.exceptions import (
     IdempotentParameterMismatchException,
     InvalidInputException,
     InvalidTagException,
+    LimitExceededException,
     PredictorNotMountedException,
     ResourceNotFoundException,
     TagLimitExceededException,
@@ -40,11 +44,11 @@ FILTER_OPERATORS = ("EQ", "GT", "LT", "GE", "LE", "NE", "Prefix")
 DEFAULT_SCORE_THRESHOLD = 0.5
 # Real-time endpoints: EndpointStatus values, and the request rate the service gives every endpoint.
 ENDPOINT_NONE, ENDPOINT_UPDATING, ENDPOINT_READY = "NONE", "UPDATING", "READY"
-PEAK_REQUESTS_PER_SECOND = 200
 DEFAULT_ACCOUNT_ID = "123456789012"
 # Bounds botocore's model sets on members it leaves to the service.
 MAX_COMPARATOR_VALUE_LENGTH = 1024
 MAX_DOCUMENT_LENGTH = 131071  # DataSchema and Recipe
+MAX_MESSAGE_LENGTH = 10240  # the Message of every object
 
 _ENTITY_ID = re.compile(r"[a-zA-Z0-9_.-]+")
 _DATABASE_IDENTIFIER = re.compile(r"[a-z0-9-]+")  # ClusterIdentifier, InstanceIdentifier
@@ -187,7 +191,10 @@ def _valid_tag_text(field_name: str, value: Any, length: tuple[int, int]) -> str
         raise InvalidTagException(
             f"{field_name} {value!r}: must be a string of {length[0]}-{length[1]} characters"
         )
-    bad = [char for char in value if not (char.isalnum() or char.isspace() or char in _TAG_PUNCTUATION)]
+    # The model's pattern ^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$: letters, separators (a tab is not one), digits.
+    bad = [
+        char for char in value if unicodedata.category(char)[0] not in "LZN" and char not in _TAG_PUNCTUATION
+    ]
     if bad:
         raise InvalidTagException(
             f"{field_name} {value!r}: may hold only letters, digits, spaces and _.:/=+-@ (not {bad[0]!r})"
@@ -195,13 +202,17 @@ def _valid_tag_text(field_name: str, value: Any, length: tuple[int, int]) -> str
     return value
 
 
-def _valid_tag(tag: Any) -> tuple[str, str]:
+def _valid_tag(tag: Any) -> tuple[str, str | None]:
     if not isinstance(tag, dict) or "Key" not in tag:
         raise InvalidInputException(f"Tags: {tag!r} must be an object with a Key and an optional Value")
     key = _valid_tag_text("Tag Key", tag["Key"], TAG_KEY_LENGTH)
     if key.lower().startswith("aws:"):
         raise InvalidTagException(f"Tag Key {key!r}: the prefix 'aws:' is reserved for AWS use")
-    return key, _valid_tag_text("Tag Value", tag.get("Value", ""), TAG_VALUE_LENGTH)
+    if tag.get("Value") is None:
+        # "If you specify a key without specifying a value, Amazon ML creates a tag with the specified key and a
+        # value of null" (API Reference, AddTags): DescribeTags then gives the key alone.
+        return key, None
+    return key, _valid_tag_text("Tag Value", tag["Value"], TAG_VALUE_LENGTH)
 
 
 # Entities.
@@ -256,7 +267,7 @@ class Entity:
     message: str | None = None
     # Set by the controls: the job fails with this message instead of doing its work.
     injected_failure: str | None = None
-    tags: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str | None] = field(default_factory=dict)
     # The job's log, served at the LogUri.
     log: list[str] = field(default_factory=list)
 
@@ -295,7 +306,8 @@ class Entity:
 
     def fail(self, now: float, message: str) -> None:
         self.status = FAILED
-        self.message = message
+        # A database's or a parser's error can be long; the model bounds Message.
+        self.message = message[:MAX_MESSAGE_LENGTH]
         self.finished_at = now
         self.last_updated_at = now
         self.record(now, f"Job failed, status FAILED: {message}")
@@ -328,7 +340,8 @@ class Entity:
             "Status": self.status,
             "Message": self.message,
             "StartedAt": self.started_at,
-            "FinishedAt": self.finished_at,
+            # "Only available when the <object> is in the COMPLETED or FAILED state" (API Reference).
+            "FinishedAt": self.finished_at if self.status in (COMPLETED, FAILED) else None,
             "ComputeTime": self.compute_time if self.status == COMPLETED else None,
         }
         return members
@@ -376,8 +389,13 @@ class DataSource(Entity):
     role_arn: str | None = None
     rds_roles: dict[str, str] | None = None
 
-    def database_metadata(self) -> dict[str, Any]:
-        """RedshiftMetadata or RDSMetadata: where the data comes from, never the password."""
+    def database_metadata(self, verbose: bool) -> dict[str, Any]:
+        """
+        RedshiftMetadata or RDSMetadata: where the data comes from, never the password.
+
+        SelectSqlQuery "returns only if Verbose is true in GetDataSourceInput" (API Reference), so never in a
+        Describe* list. RDS data is copied by an AWS Data Pipeline, whose ID RDSMetadata names.
+        """
         query = self.database_query
         if query is None:
             return {}
@@ -386,9 +404,20 @@ class DataSource(Entity):
             metadata = {"RedshiftDatabase": database}
         else:
             database = {"InstanceIdentifier": query.identifier, "DatabaseName": query.database_name}
-            metadata = {"Database": database, **(self.rds_roles or {})}
-        metadata.update(DatabaseUserName=query.username, SelectSqlQuery=query.select_sql_query)
+            metadata = {
+                "Database": database,
+                **(self.rds_roles or {}),
+                "DataPipelineId": self.data_pipeline_id(),
+            }
+        metadata["DatabaseUserName"] = query.username
+        if verbose:
+            metadata["SelectSqlQuery"] = query.select_sql_query
         return {f"{query.engine}Metadata": metadata}
+
+    def data_pipeline_id(self) -> str:
+        """The ID of the Data Pipeline copying an RDS query's result, in Data Pipeline's form ``df-...``."""
+        digest = hashlib.sha256(f"{self.entity_id}@{self.created_at}".encode()).hexdigest()
+        return f"df-{digest[:20].upper()}"
 
     def filter_value(self, variable: str) -> str | float | None:
         if variable == "DataLocationS3":
@@ -404,11 +433,18 @@ class DataSource(Entity):
             "NumberOfFiles": self.number_of_files,
             "ComputeStatistics": self.compute_statistics,
             "RoleARN": self.role_arn,
-            **self.database_metadata(),
+            # "Only available if the DataSource is in the COMPLETED state and the ComputeStatistics is set to
+            # true" (API Reference, GetDataSource).
+            "ComputeTime": self.compute_time
+            if self.status == COMPLETED and self.compute_statistics
+            else None,
         }
 
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), **self.database_metadata(verbose=False)}
+
     def get(self, log_uri: str, verbose: bool = False) -> dict[str, Any]:
-        members = super().get(log_uri, verbose)
+        members = {**super().get(log_uri, verbose), **self.database_metadata(verbose)}
         schema_text = self.schema_text or self.data_schema
         if verbose and schema_text is not None:
             members["DataSourceSchema"] = schema_text
@@ -449,13 +485,28 @@ class MLModel(Entity):
     endpoint_created_at: float | None = None
     endpoint_ready_at: float | None = None
     endpoint_url: str | None = None
+    # The endpoint's PeakRequestsPerSecond, fixed when it is created, and when it answered its recent Predict
+    # calls (monotonic real seconds).
+    peak_requests_per_second: int = 0
+    recent_predictions: deque[float] = field(default_factory=deque, repr=False)
+
+    def admit_prediction(self, now: float) -> None:
+        """Count one Predict call at ``now``; refuse it past PeakRequestsPerSecond calls in the last second."""
+        while self.recent_predictions and now - self.recent_predictions[0] >= 1.0:
+            self.recent_predictions.popleft()
+        if len(self.recent_predictions) >= self.peak_requests_per_second:
+            raise LimitExceededException(
+                f"MLModelId {self.entity_id!r}: the real-time endpoint's limit of "
+                f"{self.peak_requests_per_second} requests per second (PeakRequestsPerSecond) is exceeded"
+            )
+        self.recent_predictions.append(now)
 
     def endpoint_info(self) -> dict[str, Any]:
         """``EndpointInfo`` of GetMLModel and DescribeMLModels, ``RealtimeEndpointInfo`` of the endpoint calls."""
         mounted = self.endpoint_status != ENDPOINT_NONE
         return _without_unset(
             {
-                "PeakRequestsPerSecond": PEAK_REQUESTS_PER_SECOND if mounted else 0,
+                "PeakRequestsPerSecond": self.peak_requests_per_second if mounted else 0,
                 "CreatedAt": self.endpoint_created_at,
                 "EndpointUrl": self.endpoint_url,
                 "EndpointStatus": self.endpoint_status,
@@ -659,6 +710,17 @@ FILTER_VARIABLES: dict[str, tuple[str, ...]] = {
 _TIME_VARIABLES = frozenset({"CreatedAt", "LastUpdatedAt"})
 
 
+def _refuse_deleted(entity: Entity, members: str) -> None:
+    """
+    A DELETED object is "unusable" and its deletion "irreversible" (API Reference, Delete*): the emulator's
+    choice, where the reference is silent, is that it takes no update either. Its tags stay open to change.
+    """
+    if entity.status == DELETED:
+        raise InvalidInputException(
+            f"{entity.id_member} {entity.entity_id!r}: is DELETED; {members} of a deleted object cannot be updated"
+        )
+
+
 def _without_unset(members: dict[str, Any]) -> dict[str, Any]:
     # The service omits members it has no value for; it never sends null.
     return {name: value for name, value in members.items() if value is not None}
@@ -769,12 +831,12 @@ def _parse_time(variable: str, operator: str, operand: str) -> float:
 
 
 def _schema_and_rearrangement(
-    spec_member: str, spec: dict[str, Any], location_member: str
+    spec_member: str, spec: dict[str, Any], location_member: str, schema_required: bool = True
 ) -> tuple[str | None, str | None, str | None]:
-    """A data spec's DataSchema or its location (exactly one), and its DataRearrangement, checked."""
+    """A data spec's DataSchema or its location (one at most; one when required), and its DataRearrangement."""
     schema, schema_location = spec.get("DataSchema"), spec.get(location_member)
     rearrangement = spec.get("DataRearrangement")
-    if schema is None and schema_location is None:
+    if schema is None and schema_location is None and schema_required:
         raise InvalidInputException(f"{spec_member}: one of DataSchema or {location_member} is required")
     if schema is not None and schema_location is not None:
         raise InvalidInputException(f"{spec_member}: give DataSchema or {location_member}, not both")
@@ -967,7 +1029,11 @@ class MachineLearningBackend:
         rds_roles: dict[str, str] | None,
     ) -> DataSource:
         staging = validate_s3_url(f"{spec_member}.S3StagingLocation", spec.get("S3StagingLocation"))
-        schema, schema_uri, rearrangement = _schema_and_rearrangement(spec_member, spec, "DataSchemaUri")
+        # The Developer Guide makes the schema optional for Redshift ("(Optional) The location of the Amazon ML
+        # schema"): without one it is inferred from the query's result. For RDS it names no such option.
+        schema, schema_uri, rearrangement = _schema_and_rearrangement(
+            spec_member, spec, "DataSchemaUri", schema_required=query.engine != REDSHIFT
+        )
         role_arn = validate_string("RoleARN", role_arn, 1, 110)
         compute_statistics = _compute_statistics(compute_statistics)
         # Everything given, the password included, decides whether a create repeats an earlier one.
@@ -1099,6 +1165,7 @@ class MachineLearningBackend:
             raise InvalidInputException(f"ScoreThreshold {score_threshold!r}: must be between 0 and 1")
         with self.lock:
             ml_model = self.get_ml_model(ml_model_id)
+            _refuse_deleted(ml_model, "MLModelName, ScoreThreshold")
             if score_threshold is not None and ml_model.ml_model_type != "BINARY":
                 raise InvalidInputException(
                     f"ScoreThreshold {score_threshold!r}: applies only to BINARY models, "
@@ -1114,7 +1181,11 @@ class MachineLearningBackend:
             return ml_model
 
     def delete_ml_model(self, ml_model_id: Any) -> MLModel:
-        return self._delete(MLModel, "MLModelId", ml_model_id)
+        with self.lock:
+            ml_model: MLModel = self._delete(MLModel, "MLModelId", ml_model_id)
+            # Deleting renders a model unusable (API Reference, DeleteMLModel): its endpoint goes with it.
+            self._unmount(ml_model)
+            return ml_model
 
     # Real-time endpoints.
 
@@ -1133,17 +1204,22 @@ class MachineLearningBackend:
                 ml_model.endpoint_created_at = now
                 ml_model.endpoint_ready_at = now + self.config.endpoint_startup_duration
                 ml_model.endpoint_url = self.endpoint_url
+                ml_model.peak_requests_per_second = self.config.peak_requests_per_second
                 ml_model.record(now, "Real-time endpoint created, status UPDATING")
             return ml_model
 
     def delete_realtime_endpoint(self, ml_model_id: Any) -> MLModel:
         with self.lock:
             ml_model = self.get_ml_model(ml_model_id)
-            if ml_model.endpoint_status != ENDPOINT_NONE:
-                ml_model.record(self.clock.now(), "Real-time endpoint deleted")
-            ml_model.endpoint_status = ENDPOINT_NONE
-            ml_model.endpoint_created_at = ml_model.endpoint_ready_at = ml_model.endpoint_url = None
+            self._unmount(ml_model)
             return ml_model
+
+    def _unmount(self, ml_model: MLModel) -> None:
+        if ml_model.endpoint_status != ENDPOINT_NONE:
+            ml_model.record(self.clock.now(), "Real-time endpoint deleted")
+        ml_model.endpoint_status = ENDPOINT_NONE
+        ml_model.endpoint_created_at = ml_model.endpoint_ready_at = ml_model.endpoint_url = None
+        ml_model.recent_predictions.clear()
 
     def mount_ready_endpoints(self, now: float) -> None:
         """Turn the endpoints whose startup time has passed READY."""
@@ -1164,11 +1240,17 @@ class MachineLearningBackend:
             raise InvalidInputException(f"Record {record!r}: must map attribute names to string values")
         with self.lock:
             ml_model = self.get_ml_model(ml_model_id)
+            if ml_model.status == DELETED:
+                raise PredictorNotMountedException(
+                    f"MLModelId {ml_model.entity_id!r}: is DELETED; a deleted model has no real-time endpoint"
+                )
             if ml_model.endpoint_status != ENDPOINT_READY or ml_model.trained_model is None:
                 raise PredictorNotMountedException(
                     f"MLModelId {ml_model.entity_id!r}: has no READY real-time endpoint "
                     f"(EndpointStatus {ml_model.endpoint_status}); call CreateRealtimeEndpoint first"
                 )
+            # The rate is the callers', so it is counted in real seconds whatever the emulator's time scale.
+            ml_model.admit_prediction(time.monotonic())
             schema = learning.DataSchema.from_json(ml_model.schema_text or "")
             threshold = (
                 ml_model.score_threshold if ml_model.score_threshold is not None else DEFAULT_SCORE_THRESHOLD
@@ -1424,7 +1506,8 @@ class MachineLearningBackend:
         # that exists but is FAILED or DELETED is accepted either way; the job fails when it would start.
         entity = self._entities[entity_type.kind].get(entity_id)
         if entity is None and self.config.missing_dependency == "reject":
-            raise InvalidInputException(f"{member} {entity_id!r}: no {entity_type.kind} has this ID")
+            # The service's not-found wording (see _get), under the code the model lists for creates.
+            raise InvalidInputException(f"No {entity_type.kind} with id {entity_id} exists ({member})")
         return entity
 
     def _add(self, entity: Entity) -> None:
@@ -1443,7 +1526,8 @@ class MachineLearningBackend:
             entity = self._entities[entity_type.kind].get(entity_id)
         # The service's reads can lag its writes: an object this young may not be found yet.
         if entity is None or self.clock.now() - entity.created_at < self.config.read_after_create_lag:
-            raise ResourceNotFoundException(f"No {entity_type.kind} with {member} {entity_id!r} exists")
+            # The service's wording, as the AWS SDKs' integration tests against it assert.
+            raise ResourceNotFoundException(f"No {entity_type.kind} with id {entity_id} exists")
         return entity
 
     def _rename(
@@ -1454,6 +1538,7 @@ class MachineLearningBackend:
         name = validate_name(name_member, name)
         with self.lock:
             entity = self._get(entity_type, member, entity_id)
+            _refuse_deleted(entity, name_member)
             entity.name = name
             entity.last_updated_at = self.clock.now()
             return entity

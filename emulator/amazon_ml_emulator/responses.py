@@ -1,6 +1,7 @@
 """The JSON 1.1 wire protocol of Amazon ML: ``POST /`` with ``X-Amz-Target``, translated to backend calls.
 
-Signatures are accepted without being checked; fault injection and call counting happen here, before any rule.
+A request must carry a SigV4 signature of the right form (its value is not checked); fault injection and call
+counting happen here, before any rule.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from werkzeug.wrappers import Request, Response
 
 from amazon_ml_emulator.controls import CallCounters, FaultInjector
 from amazon_ml_emulator.exceptions import (
+    IncompleteSignatureException,
     InternalServerException,
     MachineLearningError,
+    MissingAuthenticationTokenException,
     UnknownOperationException,
 )
 from amazon_ml_emulator.models import (
@@ -73,6 +76,11 @@ class MachineLearningResponse:
             if request.method != "POST" or handler is None:
                 self.counters.record(operation or "<none>", "failed")
                 raise UnknownOperationException(f"Operation {target!r} is not supported by this service")
+            if self.backend.config.require_signature:
+                unsigned = signature_problem(request)
+                if unsigned is not None:
+                    self.counters.record(operation, "failed")
+                    raise unsigned
             fault = self.faults.fault_for(operation, _access_key(request))
             if fault is not None:
                 self.counters.record(operation, "injected")
@@ -266,7 +274,10 @@ class MachineLearningResponse:
 
     def describe_tags(self, params: dict[str, Any]) -> dict[str, Any]:
         entity = self.backend.find_resource(params.get("ResourceId"), params.get("ResourceType"))
-        tags = [{"Key": key, "Value": value} for key, value in entity.tags.items()]
+        tags = [
+            {"Key": key} if value is None else {"Key": key, "Value": value}
+            for key, value in entity.tags.items()
+        ]
         return {"ResourceId": entity.entity_id, "ResourceType": entity.kind, "Tags": tags}
 
     def delete_tags(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -318,6 +329,63 @@ OPERATIONS = (
     "DeleteTags",
 )
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/")
+SIGNING_NAME = "machinelearning"
+SIGV4_ALGORITHM = "AWS4-HMAC-SHA256"
+_SIGNATURE = re.compile(r"[0-9a-f]{64}")
+_AMZ_DATE = re.compile(r"\d{8}T\d{6}Z")
+_SCOPE_DATE = re.compile(r"\d{8}")
+
+
+def signature_problem(request: Request) -> MachineLearningError | None:
+    """
+    What keeps ``request`` from being a SigV4-signed request, as the service names it; None if nothing.
+
+    The form is checked (algorithm, credential scope naming this service, signed headers, a hex signature, a
+    request date), never the signature's value: the emulator knows no secret keys.
+    """
+    authorization = request.headers.get("Authorization")
+    if authorization is None:
+        if "X-Amz-Signature" in request.args:
+            return None  # a presigned request: its query carries the signature
+        return MissingAuthenticationTokenException()
+    algorithm, _, rest = authorization.partition(" ")
+    if algorithm != SIGV4_ALGORITHM:
+        return IncompleteSignatureException(
+            f"Unsupported Authorization algorithm {algorithm!r}: requests must be signed with {SIGV4_ALGORITHM}"
+        )
+    parameters = dict(part.strip().partition("=")[::2] for part in rest.split(",") if "=" in part)
+    problems = [
+        f"Authorization header requires '{name}' parameter."
+        for name in ("Credential", "Signature", "SignedHeaders")
+        if not parameters.get(name)
+    ]
+    if "X-Amz-Date" not in request.headers and "Date" not in request.headers:
+        problems.append(
+            "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header."
+        )
+    elif "X-Amz-Date" in request.headers and not _AMZ_DATE.fullmatch(request.headers["X-Amz-Date"]):
+        problems.append(
+            f"X-Amz-Date {request.headers['X-Amz-Date']!r} must have the form YYYYMMDD'T'HHMMSS'Z'."
+        )
+    if problems:
+        return IncompleteSignatureException(" ".join(problems))
+    scope = parameters["Credential"].split("/")
+    if len(scope) != 5 or not scope[0] or not _SCOPE_DATE.fullmatch(scope[1]) or not scope[2]:
+        return IncompleteSignatureException(
+            f"Credential {parameters['Credential']!r}: must be <access key>/<YYYYMMDD>/<region>/"
+            f"{SIGNING_NAME}/aws4_request"
+        )
+    if scope[3] != SIGNING_NAME or scope[4] != "aws4_request":
+        return IncompleteSignatureException(
+            f"Credential should be scoped to correct service: '{SIGNING_NAME}'. ({parameters['Credential']!r})"
+        )
+    if "host" not in parameters["SignedHeaders"].split(";"):
+        return IncompleteSignatureException(
+            f"SignedHeaders {parameters['SignedHeaders']!r}: must include host"
+        )
+    if not _SIGNATURE.fullmatch(parameters["Signature"]):
+        return IncompleteSignatureException("Signature: must be 64 lowercase hexadecimal digits")
+    return None
 
 
 def _access_key(request: Request) -> str | None:

@@ -35,6 +35,8 @@ def _default_settings(request: pytest.FixtureRequest) -> Iterator[None]:
             operations=None,
             unavailable=False,
             refused_access_keys={},
+            require_signature=True,
+            peak_requests_per_second=200,
             tag_limit=10,
         )
 

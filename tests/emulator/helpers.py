@@ -8,6 +8,9 @@ from collections.abc import Callable
 from typing import Any
 
 import boto3
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 
 from .shapes import ResponseShapeChecker, attach_checker
 
@@ -19,6 +22,14 @@ TERMINAL = ("COMPLETED", "FAILED", "DELETED")
 
 def new_id(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def sigv4_headers(url: str, body: bytes, headers: dict[str, str]) -> dict[str, str]:
+    """``headers`` and the SigV4 ones botocore would add, for a request made without botocore."""
+    request = AWSRequest(method="POST", url=url, data=body, headers=headers)
+    credentials = Credentials(CREDENTIALS["aws_access_key_id"], CREDENTIALS["aws_secret_access_key"])
+    SigV4Auth(credentials, "machinelearning", CREDENTIALS["region_name"]).add_auth(request)
+    return dict(request.headers.items())
 
 
 def machine_learning_client(endpoint_url: str) -> tuple[Any, ResponseShapeChecker]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -87,12 +88,15 @@ def test_a_redshift_data_source_stages_the_query_result_and_trains_a_model(ml, p
     assert done["RedshiftMetadata"] == {
         "RedshiftDatabase": {"DatabaseName": DATABASE, "ClusterIdentifier": "analytics"},
         "DatabaseUserName": USER,
-        "SelectSqlQuery": QUERY,
     }
     assert done["RoleARN"] == ROLE_ARN
     assert staged.decode().splitlines()[:3] == ["x,label", "0.0,0", "1.0,0"]
     assert staged.decode().splitlines()[-1] == ",1"  # NULL is a missing value
-    assert json.loads(ml.get_data_source(DataSourceId=data_source_id, Verbose=True)["DataSourceSchema"])
+    verbose = ml.get_data_source(DataSourceId=data_source_id, Verbose=True)
+    assert json.loads(verbose["DataSourceSchema"])
+    assert verbose["RedshiftMetadata"]["SelectSqlQuery"] == QUERY
+    listed = ml.describe_data_sources(FilterVariable="DataLocationS3", EQ=done["DataLocationS3"])["Results"]
+    assert [source["RedshiftMetadata"] for source in listed] == [done["RedshiftMetadata"]]  # no query
     assert pipeline.wait_ml_model(ml_model_id)["Status"] == "COMPLETED"
 
 
@@ -102,15 +106,43 @@ def test_an_rds_data_source_reads_mariadb_and_its_records_are_scored(ml, pipelin
     batch_prediction_id = pipeline.batch_prediction(tiny["ml_model_id"], data_source_id)
 
     assert done["Status"] == "COMPLETED", done.get("Message")
+    pipeline_id = done["RDSMetadata"].pop("DataPipelineId")
     assert done["RDSMetadata"] == {
         "Database": {"InstanceIdentifier": "orders-db", "DatabaseName": DATABASE},
         "DatabaseUserName": USER,
-        "SelectSqlQuery": "SELECT x, label FROM observations WHERE x IS NOT NULL",
         "ResourceRole": "DataPipelineDefaultResourceRole",
         "ServiceRole": "DataPipelineDefaultRole",
     }
+    assert re.fullmatch(r"df-[0-9A-Z]{20}", pipeline_id)
+    verbose = ml.get_data_source(DataSourceId=data_source_id, Verbose=True)["RDSMetadata"]
+    assert verbose["SelectSqlQuery"] == "SELECT x, label FROM observations WHERE x IS NOT NULL"
+    assert verbose["DataPipelineId"] == pipeline_id
     predicted = pipeline.wait_batch_prediction(batch_prediction_id)
     assert (predicted["Status"], predicted["TotalRecordCount"]) == ("COMPLETED", 12)
+
+
+def test_a_redshift_data_source_without_a_schema_infers_one_from_the_query_result(
+    ml, pipeline, tiny, s3, databases
+):
+    # "(Optional) The location of the Amazon ML schema" (Developer Guide, Redshift datasource parameters).
+    data_source_id = from_redshift(ml, DataSchema=None)
+    done = pipeline.wait_data_source(data_source_id)
+    schema = json.loads(ml.get_data_source(DataSourceId=data_source_id, Verbose=True)["DataSourceSchema"])
+    staged = s3.get_object(Bucket=BUCKET, Key=f"staging/{data_source_id}/{data_source_id}.csv")["Body"].read()
+    batch_prediction_id = pipeline.batch_prediction(tiny["ml_model_id"], data_source_id)
+
+    assert done["Status"] == "COMPLETED", done.get("Message")
+    assert schema == {
+        "version": "1.0",
+        "dataFormat": "CSV",
+        "dataFileContainsHeader": True,
+        "attributes": [
+            {"attributeName": "x", "attributeType": "NUMERIC"},
+            {"attributeName": "label", "attributeType": "NUMERIC"},
+        ],
+    }
+    assert staged.decode().splitlines()[0] == "x,label"
+    assert pipeline.wait_batch_prediction(batch_prediction_id)["Status"] == "COMPLETED"
 
 
 def test_no_answer_ever_shows_the_database_password(ml, pipeline, databases):
@@ -205,7 +237,7 @@ def test_database_failures_fail_the_data_source_with_the_databases_message(
             "RDSData.S3StagingLocation 'https://bucket/staging/': must match the pattern s3://([^/]+)(/.*)?",
         ),
         (from_rds, {"ResourceRole": "r" * 65}, "RDSData.ResourceRole"),
-        (from_redshift, {"DataSchema": None}, "DataSpec: one of DataSchema or DataSchemaUri is required"),
+        (from_rds, {"DataSchema": None}, "RDSData: one of DataSchema or DataSchemaUri is required"),
     ],
     ids=[
         "cluster",
@@ -215,7 +247,7 @@ def test_database_failures_fail_the_data_source_with_the_databases_message(
         "rds-database",
         "staging",
         "role",
-        "schema",
+        "rds-schema",
     ],
 )
 def test_fields_botocore_leaves_to_the_service_are_validated(ml, create, changes, message):

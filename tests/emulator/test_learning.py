@@ -300,27 +300,27 @@ def test_no_rearrangement_means_all_records():
 def test_sequential_split_takes_the_range_in_order_and_complement_the_rest():
     first = parse_data_rearrangement('{"splitting":{"percentBegin":0,"percentEnd":70}}')
     rest = parse_data_rearrangement('{"splitting":{"percentBegin":0,"percentEnd":70,"complement":"true"}}')
-    assert first.select(10) == [0, 1, 2, 3, 4, 5, 6]
-    assert rest.select(10) == [7, 8, 9]
+    assert first.select(range(10)) == [0, 1, 2, 3, 4, 5, 6]
+    assert rest.select(range(10)) == [7, 8, 9]
     middle = parse_data_rearrangement(
         '{"splitting":{"percentBegin":"25","percentEnd":"75","complement":false}}'
     )
-    assert middle.select(8) == [2, 3, 4, 5]
+    assert middle.select(range(8)) == [2, 3, 4, 5]
 
 
 def test_random_split_is_seeded_disjoint_from_its_complement_and_covers_everything():
     text = (
         '{"splitting":{"percentBegin":20,"percentEnd":50,"strategy":"random","randomSeed":"s3://b/data.csv"}}'
     )
-    chosen = parse_data_rearrangement(text).select(1000)
-    complement = parse_data_rearrangement(text.replace("}}", ',"complement":true}}')).select(1000)
-    assert chosen == parse_data_rearrangement(text).select(1000)
+    chosen = parse_data_rearrangement(text).select(range(1000))
+    complement = parse_data_rearrangement(text.replace("}}", ',"complement":true}}')).select(range(1000))
+    assert chosen == parse_data_rearrangement(text).select(range(1000))
     assert not set(chosen) & set(complement)
     assert sorted(chosen + complement) == list(range(1000))
     assert chosen == sorted(chosen)  # existing ordering is preserved
     assert 250 < len(chosen) < 350
     assert chosen != list(range(min(chosen), min(chosen) + len(chosen)))
-    other_seed = parse_data_rearrangement(text.replace("s3://b/data.csv", "another")).select(1000)
+    other_seed = parse_data_rearrangement(text.replace("s3://b/data.csv", "another")).select(range(1000))
     assert other_seed != chosen
 
 

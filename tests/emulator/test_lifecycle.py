@@ -93,7 +93,7 @@ def test_missing_dependency_can_be_accepted_then_fail(ml, pipeline, tiny, emulat
     done = pipeline.wait_batch_prediction(batch_prediction_id)
 
     assert done["Status"] == "FAILED"
-    assert done["Message"] == "MLModel 'no-such-model' does not exist"
+    assert done["Message"] == "No MLModel with id no-such-model exists"
 
 
 def test_concurrency_limit_holds_extra_jobs_in_pending(ml, pipeline, tiny, emulator):

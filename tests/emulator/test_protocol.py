@@ -14,17 +14,18 @@ from botocore.exceptions import ClientError
 from amazon_ml_emulator.datasets import TINY_SCHEMA
 from amazon_ml_emulator.responses import OPERATIONS
 
-from .helpers import BUCKET, CREDENTIALS, new_id, wait_for_status, wait_until_endpoint_ready
+from .helpers import BUCKET, CREDENTIALS, new_id, sigv4_headers, wait_for_status, wait_until_endpoint_ready
 from .shapes import attach_checker
 
 
-def raw_call(endpoint_url: str, target: str, body: bytes) -> tuple[int, dict[str, str], dict[str, Any]]:
-    request = urllib.request.Request(
-        endpoint_url + "/",
-        data=body,
-        method="POST",
-        headers={"X-Amz-Target": target, "Content-Type": "application/x-amz-json-1.1"},
-    )
+def raw_call(
+    endpoint_url: str, target: str, body: bytes, signed: bool = True
+) -> tuple[int, dict[str, str], dict[str, Any]]:
+    """POST ``body`` as ``target``, SigV4-signed as botocore signs (the emulator refuses unsigned calls)."""
+    headers = {"X-Amz-Target": target, "Content-Type": "application/x-amz-json-1.1"}
+    if signed:
+        headers = sigv4_headers(endpoint_url + "/", body, headers)
+    request = urllib.request.Request(endpoint_url + "/", data=body, method="POST", headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, dict(response.headers), json.loads(response.read())
@@ -123,12 +124,14 @@ def test_errors_carry_type_message_and_code_with_the_service_status(emulator):
         emulator.endpoint_url, "AmazonML_20141212.GetBatchPrediction", b'{"BatchPredictionId": "no-such-job"}'
     )
 
-    assert status == 400
+    assert status == 404
     assert headers["Content-Type"] == "application/x-amz-json-1.1"
     assert headers["x-amzn-RequestId"]
-    assert body["__type"] == "ResourceNotFoundException"
-    assert "no-such-job" in body["message"]
-    assert body["code"] == 400
+    assert body == {
+        "__type": "ResourceNotFoundException",
+        "message": "No BatchPrediction with id no-such-job exists",
+        "code": 404,
+    }
 
 
 def test_missing_entity_raises_resource_not_found_in_boto3(ml):
@@ -136,7 +139,7 @@ def test_missing_entity_raises_resource_not_found_in_boto3(ml):
         ml.get_ml_model(MLModelId="no-such-model")
 
     assert caught.value.response["Error"]["Code"] == "ResourceNotFoundException"
-    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from .helpers import CREDENTIALS
 def tags_of(ml, resource_id, resource_type="MLModel"):
     response = ml.describe_tags(ResourceId=resource_id, ResourceType=resource_type)
     assert (response["ResourceId"], response["ResourceType"]) == (resource_id, resource_type)
-    return {tag["Key"]: tag["Value"] for tag in response["Tags"]}
+    return {tag["Key"]: tag.get("Value") for tag in response["Tags"]}
 
 
 def test_tags_are_added_overwritten_and_deleted_on_each_kind(ml, tiny):
@@ -27,9 +27,9 @@ def test_tags_are_added_overwritten_and_deleted_on_each_kind(ml, tiny):
         )
         assert (answer["ResourceId"], answer["ResourceType"]) == (resource_id, resource_type)
         ml.add_tags(ResourceId=resource_id, ResourceType=resource_type, Tags=[{"Key": "team", "Value": "ml"}])
-        assert tags_of(ml, resource_id, resource_type) == {"team": "ml", "empty": ""}
+        assert tags_of(ml, resource_id, resource_type) == {"team": "ml", "empty": None}
         ml.delete_tags(ResourceId=resource_id, ResourceType=resource_type, TagKeys=["team", "never-set"])
-        assert tags_of(ml, resource_id, resource_type) == {"empty": ""}
+        assert tags_of(ml, resource_id, resource_type) == {"empty": None}
 
 
 @pytest.mark.parametrize(
@@ -39,6 +39,7 @@ def test_tags_are_added_overwritten_and_deleted_on_each_kind(ml, tiny):
         ([{"Key": "k" * 129, "Value": "x"}], "InvalidTagException"),
         ([{"Key": "team", "Value": "v" * 257}], "InvalidTagException"),
         ([{"Key": "team", "Value": "a#b"}], "InvalidTagException"),
+        ([{"Key": "team", "Value": "tab\there"}], "InvalidTagException"),
         ([{"Key": f"key-{index}"} for index in range(11)], "TagLimitExceededException"),
     ],
 )
@@ -88,3 +89,12 @@ def test_refused_access_keys_are_answered_with_the_chosen_error_and_others_are_s
     assert "Results" in served.describe_ml_models(Limit=1)
     with pytest.raises(ValueError, match="refused_access_keys"):
         emulator.configure(refused_access_keys={"k": "NotAnError"})
+
+
+def test_tag_text_takes_unicode_letters_digits_and_separators_as_the_models_pattern_does(ml, tiny):
+    # ^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$: a no-break space is a separator (Z), a tab is not.
+    tags = [{"Key": "no\u00a0break", "Value": "é ٣ x_.:/=+-@"}]
+    ml.add_tags(ResourceId=tiny["ml_model_id"], ResourceType="MLModel", Tags=tags)
+
+    assert tags_of(ml, tiny["ml_model_id"], "MLModel")["no\u00a0break"] == "é ٣ x_.:/=+-@"
+    ml.delete_tags(ResourceId=tiny["ml_model_id"], ResourceType="MLModel", TagKeys=["no\u00a0break"])

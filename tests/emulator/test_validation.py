@@ -46,8 +46,11 @@ def create_batch_prediction_kwargs(tiny, **overrides):
         ({"OutputUri": f"s3://{BUCKET}/a//b/"}, "'//'"),
         ({"OutputUri": f"s3://{BUCKET}/a/./b/"}, "'/./'"),
         ({"OutputUri": f"s3://{BUCKET}/a/../b/"}, "'/../'"),
-        ({"MLModelId": "no-such-model"}, "no MLModel has this ID"),
-        ({"BatchPredictionDataSourceId": "no-such-data-source"}, "no DataSource has this ID"),
+        ({"MLModelId": "no-such-model"}, "No MLModel with id no-such-model exists (MLModelId)"),
+        (
+            {"BatchPredictionDataSourceId": "no-such-data-source"},
+            "No DataSource with id no-such-data-source exists (BatchPredictionDataSourceId)",
+        ),
     ],
 )
 def test_create_batch_prediction_rejects_bad_input_naming_field_and_rule(ml, tiny, overrides, rule):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 from collections import Counter
@@ -24,11 +25,28 @@ from amazon_ml_emulator.learning.values import (
 class Record:
     fields: list[str] | None  # None: the record is invalid
     problem: str = ""
+    offset: int = 0  # where the record starts, in bytes from the start of the data source's data
 
 
-def read_records(content: bytes, schema: DataSchema, source: str) -> Iterator[Record]:
+class _CountingLines:
+    """The lines of a text, counting the UTF-8 bytes handed out, so a record's start is known in bytes."""
+
+    def __init__(self, text: str, start: int) -> None:
+        self._lines = io.StringIO(text, newline="")
+        self.position = start
+
+    def __iter__(self) -> _CountingLines:
+        return self
+
+    def __next__(self) -> str:
+        line = next(self._lines)
+        self.position += len(line.encode("utf-8", errors="replace"))
+        return line
+
+
+def read_records(content: bytes, schema: DataSchema, source: str, start: int = 0) -> Iterator[Record]:
     """
-    Records of one CSV file, the header skipped.
+    Records of one CSV file, the header skipped; ``start`` is the file's byte offset in its data source.
 
     Blank lines are not records. A record with the wrong number of columns, over 100 KB, or
     broken quoting is invalid. A header whose column count differs from the schema is an error,
@@ -36,10 +54,12 @@ def read_records(content: bytes, schema: DataSchema, source: str) -> Iterator[Re
     compared, since Amazon ML reads columns by position.
     """
     text = content.decode("utf-8-sig", errors="replace")
-    reader = csv.reader(io.StringIO(text, newline=""))
+    lines = _CountingLines(text, start + (len(codecs.BOM_UTF8) if content.startswith(codecs.BOM_UTF8) else 0))
+    reader = csv.reader(lines)
     expected = len(schema.attributes)
     header_pending = schema.data_file_contains_header
     while True:
+        offset = lines.position  # the reader reads a record's lines only when asked for it
         try:
             fields = next(reader)
         except StopIteration:
@@ -47,7 +67,7 @@ def read_records(content: bytes, schema: DataSchema, source: str) -> Iterator[Re
         except csv.Error as error:
             if header_pending:
                 raise LearningError(f"{source}: header line is not valid CSV ({error})") from None
-            yield Record(None, str(error))
+            yield Record(None, str(error), offset)
             continue
         if not fields:
             continue
@@ -59,11 +79,11 @@ def read_records(content: bytes, schema: DataSchema, source: str) -> Iterator[Re
                 )
             continue
         if len(fields) != expected:
-            yield Record(None, f"{len(fields)} columns, expected {expected}")
+            yield Record(None, f"{len(fields)} columns, expected {expected}", offset)
         elif sum(len(value.encode("utf-8")) for value in fields) + len(fields) - 1 > MAX_OBSERVATION_BYTES:
-            yield Record(None, f"observation larger than {MAX_OBSERVATION_BYTES} bytes")
+            yield Record(None, f"observation larger than {MAX_OBSERVATION_BYTES} bytes", offset)
         else:
-            yield Record(fields)
+            yield Record(fields, offset=offset)
 
 
 class Dataset:
@@ -182,10 +202,13 @@ def load_dataset(
     :param rearrangement: which records to keep; None keeps all.
     """
     records: list[Record] = []
+    start = 0  # the files are one data source: offsets run on from one file to the next
     for source, content in files:
-        records.extend(read_records(content, schema, source))
+        records.extend(read_records(content, schema, source, start))
+        start += len(content)
     if rearrangement is not None:
-        records = [records[position] for position in rearrangement.select(len(records))]
+        offsets = [record.offset for record in records]
+        records = [records[position] for position in rearrangement.select(offsets)]
     valid = [record.fields for record in records if record.fields is not None]
     if not valid:
         sources = ", ".join(source for source, _ in files) or "no files"

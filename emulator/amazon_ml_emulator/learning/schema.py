@@ -251,13 +251,17 @@ class DataRearrangement:
     strategy: str = "sequential"
     random_seed: str = ""
 
-    def select(self, record_count: int) -> list[int]:
-        """Positions of the kept records among ``record_count`` records, in input order."""
+    def select(self, record_offsets: Sequence[int]) -> list[int]:
+        """
+        Positions of the kept records, in input order, given each record's byte offset in the data source.
+
+        The random strategy draws each record's number from the seed string and the record's byte offset, as
+        the API Reference (DataRearrangement) describes Amazon ML's: the same data and seed always split alike
+        and a complement is exact, while changing the data before a record changes that record's draw.
+        """
+        record_count = len(record_offsets)
         if self.strategy == "random":
-            # Amazon ML seeds with the seed string and each record's byte offset; we use the record's
-            # position, so each record keeps its number whatever follows it and complements are exact.
-            seed = int.from_bytes(hashlib.sha256(self.random_seed.encode("utf-8")).digest()[:8], "big")
-            numbers = np.random.default_rng(seed).random(record_count) * 100.0
+            numbers = np.array([self._draw(offset) for offset in record_offsets], dtype=float)
             inside = (numbers >= self.percent_begin) & (numbers < self.percent_end)
         else:
             positions = np.arange(record_count)
@@ -267,6 +271,11 @@ class DataRearrangement:
         if self.complement:
             inside = ~inside
         return [int(position) for position in np.flatnonzero(inside)]
+
+    def _draw(self, offset: int) -> float:
+        """A number in [0, 100) from the seed string and a record's byte offset."""
+        digest = hashlib.sha256(f"{self.random_seed}\0{offset}".encode()).digest()
+        return int.from_bytes(digest[:8], "big") / 2**64 * 100.0
 
 
 def parse_data_rearrangement(text: str | None) -> DataRearrangement | None:
