@@ -85,6 +85,7 @@ def run_context():
             {
                 "RedshiftDatabase": {"DatabaseName": DATABASE, "ClusterIdentifier": "analytics"},
                 "DatabaseUserName": USER,
+                "SelectSqlQuery": QUERY,
             },
         ),
         (
@@ -94,6 +95,7 @@ def run_context():
             {
                 "Database": {"InstanceIdentifier": "orders-db", "DatabaseName": DATABASE},
                 "DatabaseUserName": USER,
+                "SelectSqlQuery": QUERY,
                 "ResourceRole": "DataPipelineDefaultResourceRole",
                 "ServiceRole": "DataPipelineDefaultRole",
             },
@@ -119,7 +121,7 @@ def test_a_database_data_source_is_created_once_and_a_retry_reattaches(
     assert description["Status"] == "COMPLETED"
     reported = dict(description[f"{operation.removeprefix('CreateDataSourceFrom')}Metadata"])
     reported.pop("DataPipelineId", None)  # RDS only, chosen by the service
-    assert reported == metadata  # SelectSqlQuery is reported only with Verbose
+    assert reported == metadata  # the provider reads data sources Verbose, which shows the query
     assert description["RoleARN"] == ROLE_ARN
     assert PASSWORD not in json.dumps(description)
 

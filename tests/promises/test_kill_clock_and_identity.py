@@ -28,8 +28,15 @@ def run_id() -> str:
     return f"run-{uuid.uuid4().hex[:8]}"
 
 
-async def wait_in(mode: str, binary_model: dict[str, str], submit: Any, timeout: float) -> Any:
-    """Wait for a fresh job in ``mode``, with one delay of 0.5 s and a limit of ``timeout`` seconds."""
+async def wait_in(
+    mode: str, binary_model: dict[str, str], submit: Any, timeout: float, on_wait: Any = None
+) -> Any:
+    """
+    Wait for a fresh job in ``mode``, with one delay of 0.5 s and a limit of ``timeout`` seconds.
+
+    ``on_wait`` is called as the wait begins: in the worker, or in the trigger once the task deferred (the
+    deadline crosses from one process to the other on the wall clock, which a step then must not move).
+    """
     context = context_for(run_id=run_id())
     if mode in ("poke", "deferrable sensor"):
         task: Any = BatchPredictionSensor(
@@ -50,14 +57,18 @@ async def wait_in(mode: str, binary_model: dict[str, str], submit: Any, timeout:
             waiter_delay=0.5,
             waiter_max_attempts=int(timeout / 0.5),
         )
-    return await run_task(task, context)
+    return await run_task(task, context, on_wait)
 
 
-async def run_task(task: Any, context: dict[str, Any]) -> Any:
+async def run_task(task: Any, context: dict[str, Any], on_wait: Any = None) -> Any:
     """Execute a task in a thread, as a worker does; after a deferral run its trigger and resume it."""
+    if on_wait and not task.deferrable:
+        on_wait()
     try:
         return await asyncio.to_thread(task.execute, context)
     except TaskDeferred as deferred:
+        if on_wait:
+            on_wait()
         return await resume_after_deferral(task, context, deferred)
 
 
@@ -81,9 +92,10 @@ async def test_a_forward_step_of_the_wall_clock_does_not_end_a_wait_early(
     mode, emulator: Emulator, binary_model, submit, wall_clock_step
 ):
     emulator.configure(job_duration=3.0, pending_duration=0.1)
-    wall_clock_step(60.0, after=1.0)
     started = time.monotonic()
-    result = await wait_in(mode, binary_model, submit, timeout=30)
+    result = await wait_in(
+        mode, binary_model, submit, timeout=30, on_wait=lambda: wall_clock_step(60.0, after=0.5)
+    )
     assert result, f"{mode}: no result"
     # It succeeded when the job completed, about 3 s in: the 60 s step did not pass its 30 s limit.
     assert time.monotonic() - started < 20
@@ -94,10 +106,11 @@ async def test_a_backward_step_of_the_wall_clock_does_not_stretch_a_wait(
     mode, emulator: Emulator, binary_model, submit, wall_clock_step
 ):
     emulator.configure(job_duration=30.0, pending_duration=0.1)
-    wall_clock_step(-60.0, after=1.0)
     started = time.monotonic()
     with pytest.raises((AirflowSensorTimeout, WaitTimeoutError)):
-        await wait_in(mode, binary_model, submit, timeout=3)
+        await wait_in(
+            mode, binary_model, submit, timeout=3, on_wait=lambda: wall_clock_step(-60.0, after=0.5)
+        )
     assert time.monotonic() - started < 15
 
 
