@@ -2,7 +2,7 @@
 
 The site is laid out as versioned documentation sites are served: ``build/site/<version>/`` holds the pages,
 ``build/site/versions.json`` lists the versions for the theme's selector and ``build/site/index.html`` sends a
-reader to the newest. Pages that say ``<!-- iam-policies -->`` get the policies built from the provider's own
+reader to the newest. Pages that say ``<!-- iam-policies -->`` or ``<!-- iam-bucket-policy -->`` get the policies built from the provider's own
 declarations of the actions it calls (``airflow_ml_provider.iam``), so the docs cannot drift from the code.
 """
 
@@ -18,7 +18,7 @@ REPOSITORY = Path(__file__).resolve().parents[1]
 VERSION = re.search(
     r'^__version__ = "([^"]+)"', (REPOSITORY / "airflow_ml_provider/__init__.py").read_text(), re.M
 )
-IAM_MARKER = re.compile(r"^<!-- iam-policies -->$", re.M)
+IAM_MARKERS = re.compile(r"^<!-- (?P<name>iam-policies|iam-bucket-policy) -->$", re.M)
 
 
 def version() -> str:
@@ -35,13 +35,14 @@ def on_config(config: Any) -> Any:
 
 
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
-    if not IAM_MARKER.search(markdown):
+    if not IAM_MARKERS.search(markdown):
         return markdown
     if str(REPOSITORY) not in sys.path:
         sys.path.insert(0, str(REPOSITORY))
     from airflow_ml_provider import iam
 
-    return IAM_MARKER.sub(lambda _: iam.policies_markdown(), markdown)
+    generated = {"iam-policies": iam.policies_markdown, "iam-bucket-policy": iam.bucket_policy_markdown}
+    return IAM_MARKERS.sub(lambda match: generated[match["name"]](), markdown)
 
 
 def on_post_build(config: Any) -> None:
