@@ -1,6 +1,6 @@
 """The documentation site as a reader sees it: built, served locally and loaded page by page in headless Chromium.
 
-Every page must load without a console error, every link within the site must reach a page (and its anchor),
+Every page must load without a console error and without fetching anything from another host, every link within the site must reach a page (and its anchor),
 the API reference must show no raw Sphinx role and call a parameter *required* only where its signature has
 no default, with a type beside each parameter.
 """
@@ -40,6 +40,7 @@ PAGE_SCRIPT = """(() => ({
        .filter(e => e.offsetParent !== null && e.scrollWidth > e.clientWidth + 1)
        .map(e => (e.textContent || e.className).trim().slice(0, 80)),
   tab_rows: new Set([...document.querySelectorAll('.md-tabs__item')].map(e => e.offsetTop)).size,
+  fetched: performance.getEntriesByType('resource').map(e => e.name),
 }))()"""
 
 
@@ -189,6 +190,12 @@ def test_every_page_loads_in_a_browser_with_no_error_broken_link_or_missing_anch
             )
             if visit.result["tab_rows"] > 1:
                 problems.append(f"{page}: the header's tabs wrap into {visit.result['tab_rows']} rows")
+            # Everything a page needs (styles, scripts, fonts, highlighting) comes with the site: it reads offline.
+            problems.extend(
+                f"{page}: fetched from elsewhere: {url}"
+                for url in visit.result["fetched"]
+                if not url.startswith(served)
+            )
             anchors[file] = set(visit.result["ids"])
             links[file] = visit.result["links"]
             if screenshots and page in ("index.html", "api/index.html", "connection-and-iam/index.html"):
