@@ -58,13 +58,15 @@ def _created(noun: str, object_type: str, create: str, *referenced: str) -> tupl
         _ml(f"Get{noun}", object_type),
         _ml("AddTags", object_type),
         _ml("DescribeTags", object_type),
-        _ml(f"Delete{noun}", object_type, when="delete_on_kill=True"),
+        _ml(f"Delete{noun}", object_type, when="`delete_on_kill=True`"),
     )
 
 
 # The role in role_arn, which the service assumes to read the database and write the staging location.
 _PASS_ROLE = Permission("iam:PassRole", ("role",))
-_LIST_BATCH_PREDICTIONS = _ml("DescribeBatchPredictions", "*", when="deferrable=True (several jobs waiting)")
+_LIST_BATCH_PREDICTIONS = _ml(
+    "DescribeBatchPredictions", "*", when="`deferrable=True` (several jobs waiting)"
+)
 _READ_MANIFEST = Permission("s3:GetObject", ("output",))
 
 # What each operator and sensor calls, by class name, in every mode (waiting in the worker, deferred, a retry).
@@ -87,7 +89,7 @@ TASKS: dict[str, tuple[Permission, ...]] = {
     "CreateBatchPredictionOperator": (
         *_created("BatchPrediction", "batchprediction", "CreateBatchPrediction", "mlmodel", "datasource"),
         _LIST_BATCH_PREDICTIONS,
-        Permission("s3:GetObject", ("output",), "outlets (the manifest, for the asset's extra)"),
+        Permission("s3:GetObject", ("output",), "`outlets` (the manifest, for the asset's extra)"),
     ),
     "CreateRealtimeEndpointOperator": (
         _ml("CreateRealtimeEndpoint", "mlmodel"),
@@ -114,7 +116,7 @@ HOOK_METHODS: dict[str, tuple[Permission, ...]] = {
         _ml("GetBatchPrediction", "batchprediction", when="given a batch prediction ID"),
         _READ_MANIFEST,
     ),
-    "predict": (_ml("GetMLModel", "mlmodel", when="no predict_endpoint given"), _ml("Predict", "mlmodel")),
+    "predict": (_ml("GetMLModel", "mlmodel", when="no `predict_endpoint` given"), _ml("Predict", "mlmodel")),
     "update_ml_model": (_ml("UpdateMLModel", "mlmodel"),),
     "get_endpoint_info": (_ml("GetMLModel", "mlmodel"),),
     "create_realtime_endpoint": (_ml("CreateRealtimeEndpoint", "mlmodel"),),
@@ -238,15 +240,15 @@ def _json(document: dict[str, Any]) -> str:
 def policies_markdown() -> str:
     """The policies section of the docs: one table of what each task calls, the policies built from it."""
     lines = [
-        "| Task or hook method | Actions | Only with |",
+        "| Task or hook method | Actions (Amazon ML's unless prefixed) | Only with |",
         "|---|---|---|",
     ]
     for name, permissions in [
         *TASKS.items(),
         *((f"MachineLearningHook.{m}", p) for m, p in HOOK_METHODS.items()),
     ]:
-        always = ", ".join(f"`{p.action}`" for p in permissions if not p.when)
-        conditional = "; ".join(f"`{p.action}`: {p.when}" for p in permissions if p.when)
+        always = ", ".join(f"`{_short(p.action)}`" for p in permissions if not p.when)
+        conditional = "; ".join(f"`{_short(p.action)}`: {p.when}" for p in permissions if p.when)
         lines.append(f"| `{name}` | {always or '-'} | {conditional or '-'} |")
     sections = ["\n".join(lines) + "\n"]
     for name, permissions in TASKS.items():
@@ -258,6 +260,10 @@ def policies_markdown() -> str:
 def bucket_policy_markdown() -> str:
     """The bucket policy of the docs' example: inputs under ``customers/``, outputs and staging apart."""
     return _json(bucket_policy())
+
+
+def _short(action: str) -> str:
+    return action.removeprefix("machinelearning:")
 
 
 def _indent(text: str) -> str:
