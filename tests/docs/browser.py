@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -66,9 +67,10 @@ class Browser:
             text=True,
         )
         browser_url = self._devtools_url()
+        # Chromium goes on writing to stderr: drained, so that a full pipe never stalls it.
+        threading.Thread(target=self._process.stderr.read, daemon=True).start()  # type: ignore[union-attr]
         port = browser_url.split(":")[2].split("/")[0]
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as answer:
-            tab = next(target for target in json.load(answer) if target["type"] == "page")
+        tab = self._first_tab(port)
         self._socket: ClientConnection = connect(tab["webSocketDebuggerUrl"], max_size=None)
         self._ids = itertools.count(1)
         self._events: list[dict[str, Any]] = []
@@ -81,6 +83,17 @@ class Browser:
             deviceScaleFactor=1,
             mobile=False,
         )
+
+    @staticmethod
+    def _first_tab(port: str) -> dict[str, Any]:
+        """The tab Chromium opened on start, once its DevTools endpoint lists it."""
+        deadline = time.monotonic() + 30
+        while True:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as answer:
+                tabs = [target for target in json.load(answer) if target["type"] == "page"]
+            if tabs or time.monotonic() > deadline:
+                return tabs[0]
+            time.sleep(0.1)
 
     def _devtools_url(self) -> str:
         assert self._process.stderr is not None
