@@ -14,7 +14,8 @@ install:
 demo: install
 	$(RUN) python scripts/demo.py
 
-# PostgreSQL (Airflow's metadata database; Redshift's stand-in), MariaDB (RDS's) and Redis (Celery's broker).
+# PostgreSQL (Airflow's metadata database; Redshift's stand-in), MariaDB (RDS's), Redis (Celery's broker) and
+# Chromium (the documentation site's browser check).
 system-deps:
 	bash scripts/install-system-deps.sh
 
@@ -24,9 +25,9 @@ lint: install
 	$(RUN) bandit -q -r airflow_ml_provider
 	$(RUN) mypy
 
-# The documentation site, warnings as errors (mkdocs.yml sets strict), into build/site.
+# The documentation site (Material for MkDocs), warnings as errors, into build/site/<version>/.
 docs: install
-	$(RUN) mkdocs build --strict --quiet
+	NO_MKDOCS_2_WARNING=1 $(RUN) mkdocs build --strict --quiet
 
 # sdist and wheel built, their metadata checked, the wheel installed with plain pip into a fresh venv.
 package: install

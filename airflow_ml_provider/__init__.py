@@ -9,7 +9,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _LAZY_ATTRIBUTES = {
     "MachineLearningHook": "airflow_ml_provider.hooks.machine_learning",

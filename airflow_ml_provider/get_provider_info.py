@@ -14,6 +14,16 @@ ENDPOINT_OPERATORS = [
     "airflow_ml_provider.operators.realtime_endpoint.DeleteRealtimeEndpointOperator",
 ]
 
+# Paths in this repository, as the Amazon provider names its guides in Airflow's.
+HOW_TO_GUIDES = [
+    "/docs/howto/batch-prediction.md",
+    "/docs/howto/data-source.md",
+    "/docs/howto/database-data-source.md",
+    "/docs/howto/ml-model.md",
+    "/docs/howto/evaluation.md",
+    "/docs/howto/realtime-endpoint.md",
+]
+
 
 def _modules(paths: list[str]) -> list[str]:
     """The modules of these import paths of classes, once each, in order."""
@@ -31,6 +41,8 @@ def get_provider_info() -> dict[str, Any]:
             {
                 "integration-name": INTEGRATION,
                 "external-doc-url": "https://docs.aws.amazon.com/machine-learning/latest/dg/",
+                "logo": "/docs/images/integration-logo.svg",
+                "how-to-guide": HOW_TO_GUIDES,
                 "tags": ["aws"],
             }
         ],

@@ -9,7 +9,31 @@ rm -rf "$OUT"
 mkdir -p "$OUT"
 
 $UV build --quiet --out-dir "$OUT/dist"
-.venv/bin/twine check --strict "$OUT"/dist/*
+$UV build --quiet --out-dir "$OUT/emulator-dist" emulator
+.venv/bin/twine check --strict "$OUT"/dist/* "$OUT"/emulator-dist/*
+
+# The provider's sdist holds the provider: not the emulator (its own distribution), the lock, tests or benchmarks.
+.venv/bin/python - "$OUT" <<'PYTHON'
+import sys, tarfile, zipfile
+from email.parser import Parser
+from pathlib import Path
+
+out = Path(sys.argv[1])
+(sdist,) = (out / "dist").glob("*.tar.gz")
+tops = {name.split("/")[1] for name in tarfile.open(sdist).getnames() if name.count("/")}
+leaked = tops & {"emulator", "tests", "benchmarks", "uv.lock", "docs", "scripts", "constraints"}
+assert not leaked, f"{sdist.name} carries {sorted(leaked)}"
+print(f"{sdist.name}: {sdist.stat().st_size // 1024} KiB, {sorted(tops)}")
+# The emulator's wheel is as complete as the provider's: licence, classifiers, project URLs.
+for wheel in (*(out / "dist").glob("*.whl"), *(out / "emulator-dist").glob("*.whl")):
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        metadata = Parser().parsestr(archive.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode())
+    assert any(n.endswith("/licenses/LICENSE") for n in names), f"{wheel.name}: no LICENSE"
+    assert metadata.get_all("Classifier"), f"{wheel.name}: no classifiers"
+    assert len(metadata.get_all("Project-URL") or []) >= 3, f"{wheel.name}: no project URLs"
+    print(f"{wheel.name}: LICENSE, {len(metadata.get_all('Classifier'))} classifiers, project URLs")
+PYTHON
 
 # The same Python as the project's environment; the lock file's versions, so the install is reproducible.
 "$(.venv/bin/python -c 'import sys; print(sys._base_executable)')" -m venv "$OUT/venv"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # What the tests need outside Python: a PostgreSQL server (Airflow's metadata database in the system tests,
 # and the stand-in for Redshift in the emulator's tests), a MariaDB server (the stand-in for RDS) and
-# redis-server (the CeleryExecutor's broker in the distributed tests). Idempotent and quick when they are
+# redis-server (the CeleryExecutor's broker in the distributed tests), and Chromium (the documentation site
+# loaded page by page in a headless browser, tests/docs/test_site.py). Idempotent and quick when they are
 # already there; without root it only says what is missing (the system tests then fall back to SQLite, the
 # database tests skip, and the distributed tests fail naming what they need).
 set -euo pipefail
@@ -59,6 +60,17 @@ install_redis() {
   echo "Redis server: installed"
 }
 
+# Chromium: Debian's build, driven headless over the DevTools protocol; no browser is downloaded at test time.
+install_chromium() {
+  if command -v chromium >/dev/null 2>&1; then
+    echo "Chromium: installed"
+    return
+  fi
+  apt_install "Chromium" chromium || return 0
+  echo "Chromium: installed $(chromium --version 2>/dev/null | awk '{print $2}')"
+}
+
 install_postgresql
 install_mariadb
 install_redis
+install_chromium

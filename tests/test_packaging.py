@@ -31,6 +31,26 @@ def test_provider_info_names_modules_that_exist():
         assert hasattr(__import__(module, fromlist=[name]), name)
 
 
+def test_provider_info_is_valid_under_this_airflows_own_schema():
+    import json
+    from importlib.resources import files
+
+    import jsonschema
+
+    schema = json.loads(files("airflow").joinpath("provider_info.schema.json").read_text())
+    jsonschema.validate(get_provider_info(), schema)
+
+
+def test_the_integration_has_a_logo_and_how_to_guides_that_exist():
+    from pathlib import Path
+
+    repository = Path(__file__).resolve().parents[1]
+    (integration,) = get_provider_info()["integrations"]
+    named = [integration["logo"], *integration["how-to-guide"]]
+    assert len(integration["how-to-guide"]) == 6
+    assert [path for path in named if not (repository / path.lstrip("/")).is_file()] == []
+
+
 @pytest.mark.parametrize("name", airflow_ml_provider.__all__)
 def test_every_public_name_is_importable_from_the_package(name):
     assert getattr(airflow_ml_provider, name).__name__ == name

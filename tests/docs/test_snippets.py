@@ -104,9 +104,3 @@ def test_snippet_runs_as_written(block, documented_objects, emulator):
 @pytest.mark.parametrize("block", blocks("json"), ids=str)
 def test_json_snippet_is_valid_json(block):
     json.loads(block.code)
-
-
-def test_readme_links_are_absolute_as_a_package_index_shows_it():
-    readme = (REPOSITORY / "README.md").read_text()
-    relative = re.findall(r"\]\((?!https?://)([^)]*)\)", readme)
-    assert relative == []
