@@ -17,6 +17,7 @@ import sys
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
+from unittest import mock
 
 import pytest
 from airflow.providers.common.compat.sdk import TaskDeferred
@@ -39,6 +40,7 @@ from airflow_ml_provider import (
     UpdateMLModelScoreThresholdOperator,
     iam,
 )
+from airflow_ml_provider.utils import ownership
 from amazon_ml_emulator import datasets
 from amazon_ml_emulator.datasets import TINY_SCHEMA
 from tests.conftest import BUCKET, wait_for_status
@@ -139,7 +141,9 @@ def every_mode(operator_class: type, arguments: dict[str, Any], together: int = 
     )
     killed = operator_class(**arguments, wait_for_completion=False, delete_on_kill=True, **QUICK)
     killed.execute(run_context())
-    killed.on_kill()
+    # A user marked the running task failed: the one state in which a kill deletes (utils/ownership.py).
+    with mock.patch.object(ownership, "task_state", return_value="failed"):
+        killed.on_kill()
 
 
 def sensed(sensor_class: type, id_argument: str, entity_ids: list[str]) -> None:
