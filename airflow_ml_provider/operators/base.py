@@ -101,8 +101,8 @@ class MachineLearningCreateOperator(MachineLearningHookMixin, BaseOperator):
         self._set_aws_params(aws_conn_id, region_name, verify, botocore_config)
         self.submitted: dict[str, Any] | None = None
         # The try that runs, and its task instance, for the tags it leaves and the rule of its kill.
-        self.owner: Owner | None = None
-        self._task_instance_key: tuple[str, str, str, int] | None = None
+        self._try_owner: Owner | None = None
+        self._task_instance_key: tuple[str, str, str, int | None] | None = None
         if self.outlets and not wait_for_completion:
             # Airflow emits outlet events when the task succeeds: without waiting, that is at creation.
             raise InvalidParameterError(
@@ -137,9 +137,11 @@ class MachineLearningCreateOperator(MachineLearningHookMixin, BaseOperator):
         entity_id, request = self._entity_id(context), self.build_request()
         tags = validate_tags("tags", self.tags, room=USER_TAG_ROOM)
         ti = context["ti"]
-        self.owner = Owner.of(ti.dag_id, ti.task_id, ti.map_index, ti.try_number, _id_namespace())
+        self._try_owner = Owner.of(ti.dag_id, ti.task_id, ti.map_index, ti.try_number, _id_namespace())
         self._task_instance_key = (ti.dag_id, ti.task_id, ti.run_id, ti.map_index)
-        submission = self.hook.submit(self.kind, entity_id, request, tags, self._run_of(context), self.owner)
+        submission = self.hook.submit(
+            self.kind, entity_id, request, tags, self._run_of(context), self._try_owner
+        )
         self.submitted = description = submission.description
         entity_id = description[self.kind.id_key]
         context["ti"].xcom_push(key="created", value=submission.created)
@@ -207,7 +209,7 @@ class MachineLearningCreateOperator(MachineLearningHookMixin, BaseOperator):
             waiter_max_attempts=self.waiter_max_attempts,
             deadline=deadline,
             delete_on_kill=self.delete_on_kill,
-            owner=self.owner.tag if self.owner else None,
+            owner_tag=self._try_owner.tag if self._try_owner else None,
             **self.aws_params,
         )
 
@@ -238,7 +240,7 @@ class MachineLearningCreateOperator(MachineLearningHookMixin, BaseOperator):
         shuts down (SIGTERM of a deploy or an eviction) or a try that hit ``execution_timeout`` finds its task
         still running and leaves the job to the next try, which reattaches.
         """
-        if not (self.delete_on_kill and self.submitted and self.owner and self._task_instance_key):
+        if not (self.delete_on_kill and self.submitted and self._try_owner and self._task_instance_key):
             return
         entity_id = self.submitted[self.kind.id_key]
         try:
@@ -247,7 +249,7 @@ class MachineLearningCreateOperator(MachineLearningHookMixin, BaseOperator):
             if reason is None:
                 description = self.hook.find(self.kind, entity_id)
                 tags = self.hook.get_tags(self.kind, entity_id) if description else None
-                reason = kill_keeps(state, description, tags, self.owner)
+                reason = kill_keeps(state, description, tags, self._try_owner)
         except Exception as error:
             reason = f"whose it is could not be read ({error})"
         if reason:

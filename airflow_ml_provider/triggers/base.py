@@ -36,7 +36,7 @@ class MachineLearningEntityTrigger(MachineLearningHookMixin, BaseTrigger):
     :param deadline: Epoch seconds at which to give up, fixed when the task deferred so that a
         restart of the triggerer does not extend it; None for no limit but ``waiter_max_attempts``.
     :param delete_on_kill: Mark the object DELETED when a user kills the deferred task (see :meth:`on_kill`).
-    :param owner: The owner tag of the try that deferred (see :class:`~airflow_ml_provider.utils.ownership.Owner`):
+    :param owner_tag: The owner tag of the try that deferred (see :class:`~airflow_ml_provider.utils.ownership.Owner`):
         a kill deletes only an object that this try still owns.
     :param aws_conn_id: The Airflow connection used for AWS credentials.
     :param region_name: AWS region.
@@ -54,7 +54,7 @@ class MachineLearningEntityTrigger(MachineLearningHookMixin, BaseTrigger):
         waiter_max_attempts: int | None = None,
         deadline: float | None = None,
         delete_on_kill: bool = False,
-        owner: str | None = None,
+        owner_tag: str | None = None,
         aws_conn_id: str | None = "aws_default",
         region_name: str | None = None,
         verify: bool | str | None = None,
@@ -66,7 +66,7 @@ class MachineLearningEntityTrigger(MachineLearningHookMixin, BaseTrigger):
         self.waiter_max_attempts = waiter_max_attempts
         self.deadline = deadline
         self.delete_on_kill = delete_on_kill
-        self.owner = owner
+        self.owner_tag = owner_tag
         self._set_aws_params(aws_conn_id, region_name, verify, botocore_config)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -78,7 +78,7 @@ class MachineLearningEntityTrigger(MachineLearningHookMixin, BaseTrigger):
                 "waiter_max_attempts": self.waiter_max_attempts,
                 "deadline": self.deadline,
                 "delete_on_kill": self.delete_on_kill,
-                "owner": self.owner,
+                "owner_tag": self.owner_tag,
                 **self.aws_params,
             },
         )
@@ -148,7 +148,7 @@ class MachineLearningEntityTrigger(MachineLearningHookMixin, BaseTrigger):
             reason = not_a_kill(state, deadline_passed)
             if reason is None:
                 description, tags = await self.hook.describe_with_tags_async(self.kind, self.entity_id)
-                reason = kill_keeps(state, description, tags, Owner.parse(self.owner), deadline_passed)
+                reason = kill_keeps(state, description, tags, Owner.parse(self.owner_tag), deadline_passed)
         except Exception as error:
             reason = f"whose it is could not be read ({error})"
         if reason:

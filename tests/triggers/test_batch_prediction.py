@@ -170,7 +170,7 @@ async def test_on_kill_deletes_the_job_only_when_the_user_acted_on_the_try_that_
     if adopted:
         hook.add_tags(BATCH_PREDICTION, batch_prediction_id, {OWNER_TAG: Owner.of("d", "t", -1, 2).tag})
     trigger = BatchPredictionTrigger(
-        batch_prediction_id=batch_prediction_id, delete_on_kill=delete_on_kill, owner=owner.tag
+        batch_prediction_id=batch_prediction_id, delete_on_kill=delete_on_kill, owner_tag=owner.tag
     )
     trigger.task_instance = SimpleNamespace(dag_id="d", task_id="t", run_id="r", map_index=-1)
     await trigger.on_kill()
@@ -187,7 +187,7 @@ async def test_on_kill_never_deletes_a_job_that_completed(submit, monkeypatch, e
     hook.add_tags(BATCH_PREDICTION, batch_prediction_id, {OWNER_TAG: owner.tag})
     hook.wait(EntityWait(BATCH_PREDICTION, batch_prediction_id, delay=0.1, max_attempts=200))
     trigger = BatchPredictionTrigger(
-        batch_prediction_id=batch_prediction_id, delete_on_kill=True, owner=owner.tag
+        batch_prediction_id=batch_prediction_id, delete_on_kill=True, owner_tag=owner.tag
     )
     trigger.task_instance = SimpleNamespace(dag_id="d", task_id="t", run_id="r", map_index=-1)
     await trigger.on_kill()
