@@ -203,6 +203,18 @@ with reliability_dag("distributed_wait_delete_on_kill"):
         **JOB,
     )
 
+# A trigger that moves to another triggerer and fires there, while the first is stalled: 300 s between polls, so
+# that the stalled copy does not poll again as it comes back, and is only cancelled.
+with reliability_dag("distributed_moved_then_fired"):
+    CreateBatchPredictionOperator(
+        task_id="create_batch_prediction",
+        wait_for_completion=True,
+        deferrable=True,
+        delete_on_kill=True,
+        waiter_delay=300,
+        **JOB,
+    )
+
 with reliability_dag("distributed_worker_killed_after_create"):
     create = CreateBatchPredictionThenHangOperator(
         task_id="create_batch_prediction", retries=1, retry_delay=timedelta(seconds=1), **JOB

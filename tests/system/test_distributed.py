@@ -43,7 +43,10 @@ def distributed_stack(
     home = root / "home"
     started = time.monotonic()
     with running_stack(home, dags_folder, connection, environment, distributed=True) as stack:
-        stack.wait_for_dags(["distributed_sensor_waits", "distributed_wait_delete_on_kill"], timeout=180)
+        stack.wait_for_dags(
+            ["distributed_sensor_waits", "distributed_wait_delete_on_kill", "distributed_moved_then_fired"],
+            timeout=180,
+        )
         wait_until(lambda: set(TRIGGERERS) <= set(triggerer_names(stack)), 120, 1.0, "both triggerers")
         figures.record(
             "distributed_stack",
@@ -166,6 +169,98 @@ def test_triggers_move_off_a_killed_and_a_stalled_triggerer_and_no_job_is_delete
         events_fired=events,
         events_lost=runs - events,
         **moves,
+    )
+
+
+def kill_decisions(stack: AirflowStack, dag_id: str, run_id: str, task_id: str, job_id: str) -> list[str]:
+    """What the triggers of try 1 said about deleting ``job_id`` on their kill, from every log that may hold it."""
+    logs = [
+        *(path.read_text(errors="replace") for path in stack.trigger_log_files(dag_id, run_id, task_id)),
+        *(stack.component_log(name) for name in TRIGGERERS),
+    ]
+    return [line for log in logs for line in log.splitlines() if job_id in line and "eleting" in line]
+
+
+@pytest.mark.timeout(600)
+def test_a_trigger_that_moved_and_fired_elsewhere_never_deletes_the_job_its_task_succeeded_with(
+    distributed_stack: AirflowStack, service: Any, ml_service: Any, figures: Figures
+) -> None:
+    stack, dag_id, task_id = distributed_stack, "distributed_moved_then_fired", "create_batch_prediction"
+    service.configure(job_duration=HOLD)
+    run_id = stack.trigger(dag_id)
+    job_id = derive_entity_id(dag_id, task_id, run_id, -1)
+    stack.wait_for_deferred(dag_id, [run_id], task_id, 300)
+    wait_until(lambda: sum(stack.trigger_shares(dag_id).values()) == 1, 120, 0.5, "the trigger to be taken")
+    (holder,) = stack.trigger_shares(dag_id)
+    # The holder polled once; its next poll is at the next multiple of 300 s: far from what follows.
+    time.sleep(2)
+    if (to_grid := 300 - time.time() % 300) < 90:
+        time.sleep(to_grid + 3)
+    stack.signal_component(holder, signal.SIGSTOP)
+    try:
+        # The job completes while the holder is stalled; the trigger moves and fires on the other triggerer.
+        service.configure(job_duration=RELEASE)
+        wait_until(
+            lambda: ml_service.get_batch_prediction(BatchPredictionId=job_id)["Status"] == "COMPLETED",
+            60,
+            0.2,
+            "the job to complete",
+        )
+        states = stack.wait_for_runs(dag_id, [run_id], timeout=300)
+    finally:
+        stack.signal_component(holder, signal.SIGCONT)
+    assert states == {run_id: "success"}
+    # The stalled copy comes back, finds its trigger gone, is cancelled and runs its kill.
+    wait_until(
+        lambda: kill_decisions(stack, dag_id, run_id, task_id, job_id), 120, 1.0, "the stalled copy's kill"
+    )
+    assert ml_service.get_batch_prediction(BatchPredictionId=job_id)["Status"] == "COMPLETED"
+    assert stack.xcom(dag_id, run_id, task_id) == job_id
+    decisions = kill_decisions(stack, dag_id, run_id, task_id, job_id)
+    assert all("Not deleting" in line for line in decisions), decisions
+    figures.record(
+        "distributed_moved_then_fired",
+        runs=1,
+        faults_injected=1,
+        stalled_triggerer=holder,
+        job_status_after_the_stale_kill="COMPLETED",
+        kill_decision=decisions[-1].split("Not deleting", 1)[-1][:200],
+    )
+
+
+@pytest.mark.timeout(600)
+def test_a_deferred_task_cleared_as_its_job_completes_keeps_the_job_its_new_try_succeeded_with(
+    distributed_stack: AirflowStack, service: Any, ml_service: Any, figures: Figures
+) -> None:
+    stack, dag_id, task_id = distributed_stack, "distributed_wait_delete_on_kill", "create_batch_prediction"
+    service.configure(job_duration=HOLD)
+    run_id = stack.trigger(dag_id)
+    stack.wait_for_deferred(dag_id, [run_id], task_id, 300)
+    wait_until(lambda: sum(stack.trigger_shares(dag_id).values()) == 1, 120, 0.5, "the trigger to be taken")
+    # No fault: the user clears the deferred task just as its job completes.
+    service.configure(job_duration=RELEASE)
+    stack.request(
+        "POST",
+        f"/api/v2/dags/{dag_id}/clearTaskInstances",
+        {"dry_run": False, "task_ids": [task_id], "dag_run_id": run_id, "only_failed": False},
+    )
+    states = stack.wait_for_runs(dag_id, [run_id], timeout=300)
+    assert states == {run_id: "success"}
+    returned = stack.xcom(dag_id, run_id, task_id)
+    # Try 1's kill has decided (its state query can take seconds on a loaded machine).
+    wait_until(lambda: kill_decisions(stack, dag_id, run_id, task_id, returned), 120, 1.0, "try 1's kill")
+    assert ml_service.get_batch_prediction(BatchPredictionId=returned)["Status"] == "COMPLETED"
+    tries = stack.tries(dag_id, run_id, task_id)
+    figures.record(
+        "distributed_cleared_as_the_job_completes",
+        runs=1,
+        faults_injected=0,
+        tries=len(tries),
+        returned_job=returned,
+        kill_decisions=[
+            line.split("batch prediction", 1)[-1][:200]
+            for line in kill_decisions(stack, dag_id, run_id, task_id, returned)
+        ],
     )
 
 
