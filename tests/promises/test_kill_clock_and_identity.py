@@ -28,6 +28,17 @@ def run_id() -> str:
     return f"run-{uuid.uuid4().hex[:8]}"
 
 
+def score(binary_model: dict[str, str], folder: str, **arguments: Any) -> CreateBatchPredictionOperator:
+    """The batch prediction operator on the session's model, writing under ``folder``."""
+    return CreateBatchPredictionOperator(
+        task_id="score",
+        ml_model_id=binary_model["ml_model_id"],
+        data_source_id=binary_model["data_source_id"],
+        output_uri=f"s3://{BUCKET}/{folder}/",
+        **arguments,
+    )
+
+
 async def wait_in(
     mode: str, binary_model: dict[str, str], submit: Any, timeout: float, on_wait: Any = None
 ) -> Any:
@@ -47,11 +58,9 @@ async def wait_in(
             deferrable=mode == "deferrable sensor",
         )
     else:
-        task = CreateBatchPredictionOperator(
-            task_id="score",
-            ml_model_id=binary_model["ml_model_id"],
-            data_source_id=binary_model["data_source_id"],
-            output_uri=f"s3://{BUCKET}/clock/",
+        task = score(
+            binary_model,
+            "clock",
             wait_for_completion=True,
             deferrable=mode == "operator deferred",
             waiter_delay=0.5,
@@ -130,11 +139,9 @@ def test_waiter_values_that_are_not_finite_or_whole_fail_before_any_call(
     field, value, deferrable, emulator: Emulator, binary_model
 ):
     emulator.reset_call_counts()
-    operator = CreateBatchPredictionOperator(
-        task_id="score",
-        ml_model_id=binary_model["ml_model_id"],
-        data_source_id=binary_model["data_source_id"],
-        output_uri=f"s3://{BUCKET}/numbers/",
+    operator = score(
+        binary_model,
+        "numbers",
         wait_for_completion=True,
         deferrable=deferrable,
         **{field: value},
@@ -160,12 +167,10 @@ def test_an_id_rendered_from_a_missing_value_is_refused_naming_the_field(
     rendered, emulator: Emulator, binary_model
 ):
     emulator.reset_call_counts()
-    operator = CreateBatchPredictionOperator(
-        task_id="score",
+    operator = score(
+        binary_model,
+        "none",
         batch_prediction_id=rendered,
-        ml_model_id=binary_model["ml_model_id"],
-        data_source_id=binary_model["data_source_id"],
-        output_uri=f"s3://{BUCKET}/none/",
     )
     with pytest.raises(InvalidParameterError, match="batch_prediction_id.*missing value"):
         operator.execute(context_for(run_id=run_id()))
@@ -179,12 +184,10 @@ def test_an_id_another_task_created_is_neither_adopted_nor_passed_over(emulator:
     shared_id = f"shared-{uuid.uuid4().hex[:8]}"
 
     def operator() -> CreateBatchPredictionOperator:
-        return CreateBatchPredictionOperator(
-            task_id="score",
+        return score(
+            binary_model,
+            "shared",
             batch_prediction_id=shared_id,
-            ml_model_id=binary_model["ml_model_id"],
-            data_source_id=binary_model["data_source_id"],
-            output_uri=f"s3://{BUCKET}/shared/",
         )
 
     assert operator().execute(context_for(dag_id="dag_a", run_id=run_id())) == shared_id
@@ -208,11 +211,9 @@ async def test_an_object_the_service_does_not_find_right_after_its_create_is_wai
     emulator.configure(read_after_create_lag=2.0, job_duration=0.5)
     emulator.reset_call_counts()
     context = context_for(run_id=run_id())
-    operator = CreateBatchPredictionOperator(
-        task_id="score",
-        ml_model_id=binary_model["ml_model_id"],
-        data_source_id=binary_model["data_source_id"],
-        output_uri=f"s3://{BUCKET}/lag/",
+    operator = score(
+        binary_model,
+        "lag",
         wait_for_completion=True,
         deferrable=deferrable,
         waiter_delay=0.5,
