@@ -100,21 +100,28 @@ EVENT_KEYS = frozenset({"status", "entity_kind", "entity_id", "description", "me
 OPTIONAL_EVENT_KEYS = frozenset({"error_code"})
 
 
-# A password that the service quotes in a message: after the word, a quoted or a bare token.
+# A password that a service message quotes: after one of these words (and "for user X", "is", "=", ":"), a quoted
+# value (escapes included) or the rest of the clause; and the password of a URL's user info.
+_PASSWORD_WORD = r"\b(?:password|passwd|pwd|pgpassword)\b"  # noqa: S105 - words to look for, not a password
+_QUOTED = r"""'(?:\\.|[^'\\])*'|"(?:\\.|[^"\\])*\""""
 _QUOTED_PASSWORD = re.compile(
-    r"""(password\W{0,3}?\s*(?:is|was|of|=|:)?\s*)('[^']*'|"[^"]*"|\S+)""", re.IGNORECASE
+    rf"""({_PASSWORD_WORD}(?:\s+for\s+(?:user\s+)?\S+)?\s*(?:\bis\b|\bwas\b|=|:)?\s*)"""
+    rf"""({_QUOTED}|[^\s;&,)'"]+(?:[ \t]+[^\s;&,)'"]+)*)""",
+    re.IGNORECASE,
 )
+_URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/\s@]+:)([^@\s/]+)(@)", re.IGNORECASE)
 
 
 def redact_passwords(message: str) -> str:
     """
-    Hide what follows the word "password" in a service message.
+    Hide a password a service message quotes: what follows the word (password, passwd, pwd) and a URL's.
 
     A FAILED data source's message may quote the database's password back. The operator that read the
     database connection has Airflow mask it, but a sensor or the triggerer never reads that connection:
     every message the provider passes on (log lines, trigger events, errors) goes through here instead.
+    It errs on the side of hiding: the rest of a clause after "password:" goes, not only one word.
     """
-    return _QUOTED_PASSWORD.sub(r"\1***", message)
+    return _URL_PASSWORD.sub(r"\1***\3", _QUOTED_PASSWORD.sub(r"\1***", message))
 
 
 def json_safe(description: Mapping[str, Any]) -> dict[str, Any]:
@@ -268,6 +275,8 @@ class EntityWait:
     errors_in_a_row: int = 0
     # When the refusals that may be the service's lag (see LAG_GRACE_SECONDS) began, on ``clock``.
     lagging_since: float | None = None
+    # The error code of the last poll, while polls fail: a timeout then says what the service answered.
+    last_error: str | None = None
     # The last description's status, for the log line of a change and the message of a timeout.
     last_status: Any = None
     # The last description as JSON text: a triggerer holds thousands of waits, and the text takes half
@@ -284,7 +293,7 @@ class EntityWait:
         """Take a ``Get`` response; return the result if the object reached a final status."""
         self.attempts += 1
         self.errors_in_a_row = 0
-        self.lagging_since = None
+        self.lagging_since = self.last_error = None
         previous = self.last_status
         described = json_safe(description)
         self._last_description_json = json.dumps(described, separators=(",", ":"))
@@ -311,14 +320,20 @@ class EntityWait:
         lasted its grace (:data:`LAG_GRACE_SECONDS`); then it ends the wait like any other.
         """
         self.attempts += 1
+        self.last_error = sys.intern(code)
         grace_left = self._lag_grace_left(code)
+        refused = WaitResult(
+            Outcome.ERROR, self.kind, self.entity_id, self.last_description, f"{code}: {message}", code
+        )
         if not is_retryable(code) and grace_left <= 0:
-            return WaitResult(
-                Outcome.ERROR, self.kind, self.entity_id, self.last_description, f"{code}: {message}", code
-            )
+            return refused
         self.errors_in_a_row += 1
         # The last try of a lag falls when its grace ends, not a long backoff later.
         pause = min(backoff(self.delay, self.errors_in_a_row), grace_left)
+        step = self._next(pause)
+        if isinstance(step, WaitResult) and not is_retryable(code):
+            # The wait's limit came within the lag's grace: the refusal is the answer, not a timeout.
+            return refused
         log.warning(
             "Polling %s %s failed with %s (attempt %s); backing off %.1f s",
             self.kind.title.lower(),
@@ -327,7 +342,7 @@ class EntityWait:
             self._count(),
             pause,
         )
-        return self._next(pause)
+        return step
 
     def _lag_grace_left(self, code: str) -> float:
         """Seconds left of the grace of a refusal that may be the service's lag; infinite for other errors."""
@@ -361,6 +376,8 @@ class EntityWait:
 
     def _timeout(self, reason: str) -> WaitResult:
         status = self.last_status
+        if self.last_error:
+            reason = f"{reason}; the last {self.errors_in_a_row} poll(s) failed with {self.last_error}"
         return WaitResult(
             Outcome.TIMEOUT,
             self.kind,

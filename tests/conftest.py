@@ -29,6 +29,14 @@ BUCKET = "provider-tests"
 CREDENTIALS = {"region_name": "us-east-1", "aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
 
+@pytest.fixture(autouse=True)
+def quick_connection_lookups(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An unknown connection ID is looked up again after pauses of 5 and 15 s in a worker; here, 10 ms."""
+    from airflow_ml_provider.hooks import connection
+
+    monkeypatch.setattr(connection, "CONNECTION_LOOKUP_PAUSES", (0.01, 0.01))
+
+
 def wait_for_status(describe: Callable[[], dict[str, Any]], timeout: float = 30) -> str:
     """Poll ``describe`` until its Status leaves PENDING and INPROGRESS; return that status."""
     deadline = time.monotonic() + timeout

@@ -38,8 +38,10 @@ def test_the_service_calls_name_the_kind_and_its_id(kind):
     kind.get(Client(), "x")
     kind.delete(Client(), "x")
     kind.create(Client(), {kind.id_key: "x"})
+    # A data source is read Verbose: only then does the service show a database source's query.
+    verbose = {"Verbose": True} if kind.operation == "DataSource" else {}
     assert calls == [
-        (xform_name(f"Get{kind.operation}"), {kind.id_key: "x"}),
+        (xform_name(f"Get{kind.operation}"), {kind.id_key: "x", **verbose}),
         (xform_name(f"Delete{kind.operation}"), {kind.id_key: "x"}),
         (xform_name(kind.create_operation), {kind.id_key: "x"}),
     ]

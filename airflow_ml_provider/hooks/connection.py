@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -29,11 +31,7 @@ def check_connection_id(aws_conn_id: str | None) -> None:
     """
     if not aws_conn_id:
         return
-    from airflow.providers.common.compat.sdk import AirflowNotFoundException, BaseHook
-
-    try:
-        BaseHook.get_connection(aws_conn_id)
-    except AirflowNotFoundException:
+    if not _connection_exists(aws_conn_id):
         if aws_conn_id != DEFAULT_CONN_ID:
             raise InvalidParameterError(
                 "aws_conn_id",
@@ -44,6 +42,34 @@ def check_connection_id(aws_conn_id: str | None) -> None:
         log.warning(
             "No Airflow connection %r: using boto3's default credential chain and region", aws_conn_id
         )
+
+
+# Airflow 3 reports a connection it could not read (its API server restarting, say) as not found: a worker looks
+# again after these pauses before it calls an ID other than the default unknown. An event loop (the
+# triggerer's) looks once: it must not block.
+CONNECTION_LOOKUP_PAUSES = (5.0, 15.0)
+
+
+def _connection_exists(aws_conn_id: str) -> bool:
+    from airflow.providers.common.compat.sdk import AirflowNotFoundException, BaseHook
+
+    pauses: tuple[float, ...] = ()
+    # A missing default connection is the usual case on EC2, EKS and MWAA: nothing to wait for there.
+    if aws_conn_id != DEFAULT_CONN_ID:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pauses = CONNECTION_LOOKUP_PAUSES
+    for pause in (*pauses, None):
+        try:
+            BaseHook.get_connection(aws_conn_id)
+            return True
+        except AirflowNotFoundException:
+            if pause is None:
+                return False
+            log.warning("No Airflow connection %r found; looking again in %.0f s", aws_conn_id, pause)
+            time.sleep(pause)
+    return False
 
 
 class MachineLearningHookMixin:

@@ -13,7 +13,7 @@ import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, closing, contextmanager
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any, TypeVar
 
 from airflow.providers.amazon.aws.hooks.base_aws import AwsGenericHook
@@ -51,6 +51,7 @@ from airflow_ml_provider.waiting import (
     is_credential_error,
     is_retryable,
     json_safe,
+    lag_grace,
 )
 
 log = logging.getLogger(__name__)
@@ -207,14 +208,14 @@ class SharedClient:
                 await context.__aexit__(None, None, None)
 
 
-def _name_connection(error: ClientError, aws_conn_id: str | None) -> None:
+def _name_connection(error: ClientError, aws_conn_id: str | None, read_again: bool = True) -> None:
     """Say in the error's message which connection's credentials the service refused."""
     details = error.response.setdefault("Error", {})
     connection = f"Airflow connection {aws_conn_id!r}" if aws_conn_id else "boto3's default credentials"
+    again = ", also after reading the connection again" if read_again else ""
     details["Message"] = (
-        f"{details.get('Message', '')} (the credentials of {connection} were refused, also after "
-        "reading the connection again)"
-    ).lstrip()
+        f"{details.get('Message', '')} (the credentials of {connection} were refused{again})".lstrip()
+    )
 
 
 class _SharedClients:
@@ -321,7 +322,7 @@ class MachineLearningHook(AwsGenericHook):
             if is_retryable(error_code(error)):
                 raise
             if is_credential_error(error_code(error)):
-                _name_connection(error, self.aws_conn_id)
+                _name_connection(error, self.aws_conn_id, read_again=False)
             raise ServiceRejectedError(operation, error_code(error), error_message(error)) from error
 
     # -- any kind of object ------------------------------------------------------------------
@@ -373,7 +374,7 @@ class MachineLearningHook(AwsGenericHook):
 
         :param run: Which run of the task instance the try belongs to (see :meth:`submit`).
         """
-        self.add_tags(kind, entity_id, {SUCCEEDED_TAG: run})
+        self._riding_lag(kind, entity_id, partial(self.add_tags, kind, entity_id, {SUCCEEDED_TAG: run}))
 
     def submit(
         self,
@@ -412,10 +413,10 @@ class MachineLearningHook(AwsGenericHook):
         tags = {**(tags or {}), REQUEST_TAG: digest, **({OWNER_TAG: owner.tag} if owner else {})}
         for generation in range(MAX_GENERATIONS):
             candidate_id = retry_entity_id(entity_id, generation)
-            existing = self.find(kind, candidate_id)
+            existing = self._riding_lag(kind, candidate_id, partial(self.find, kind, candidate_id))
             if existing is None:
                 return self._create_tagged(kind, candidate_id, request, tags)
-            existing_tags = self.get_tags(kind, candidate_id)
+            existing_tags = self._riding_lag(kind, candidate_id, partial(self.get_tags, kind, candidate_id))
             whose = foreign(existing_tags, owner) if owner else None
             if whose:
                 raise InvalidParameterError(
@@ -466,16 +467,18 @@ class MachineLearningHook(AwsGenericHook):
         self, kind: EntityKind, entity_id: str, request: dict[str, Any], tags: Mapping[str, str]
     ) -> Submission:
         self.log.info("Creating %s %s", kind.title.lower(), entity_id)
-        self.create(kind, {kind.id_key: entity_id, **request})
+        self._riding_lag(kind, entity_id, lambda: self.create(kind, {kind.id_key: entity_id, **request}))
         self._riding_lag(kind, entity_id, lambda: self.add_tags(kind, entity_id, tags))
         return Submission(self._riding_lag(kind, entity_id, lambda: self.get(kind, entity_id)), created=True)
 
     def _riding_lag(self, kind: EntityKind, entity_id: str, call: Callable[[], _T]) -> _T:
         """
-        Make a call about an object just created, asking again while the service does not find it yet.
+        Make a call of a create, asking again while the service's answer may be its lag: the object just
+        created not found yet (its reads lag its writes), or credentials refused while a rotated key reaches
+        the connection after the service (the connection is read anew first).
 
-        The service's reads can lag its writes; the call backs off as a wait does and gives up when the
-        wait would (:data:`~airflow_ml_provider.waiting.LAG_GRACE_SECONDS`).
+        It backs off as a wait does and gives up when the wait would
+        (:data:`~airflow_ml_provider.waiting.LAG_GRACE_SECONDS`).
         """
         lag = EntityWait(kind, entity_id, delay=1.0)
         while True:
@@ -483,9 +486,17 @@ class MachineLearningHook(AwsGenericHook):
                 return call()
             except ServiceRejectedError as error:
                 step = lag.on_error(error.code, error.service_message)
-                if error.code != "ResourceNotFoundException" or isinstance(step, WaitResult):
+                if isinstance(step, WaitResult) or not lag_grace(error.code):
                     raise
-                self.log.info("%s %s is not found yet; asking again in %.1f s", kind.title, entity_id, step)
+                if is_credential_error(error.code):
+                    self._forget_connection()
+                self.log.info(
+                    "%s %s: %s, perhaps the service's lag; asking again in %.1f s",
+                    kind.title,
+                    entity_id,
+                    error.code,
+                    step,
+                )
                 time.sleep(step)
 
     def poll(self, wait: EntityWait) -> WaitResult | float:

@@ -17,10 +17,9 @@ from airflow_ml_provider.utils.status import COMPLETED
 from airflow_ml_provider.utils.validation import (
     derive_entity_id,
     entity_id_chain,
-    validate_count,
     validate_entity_id,
-    validate_positive,
     validate_tags,
+    validate_waiter,
 )
 from airflow_ml_provider.waiting import EntityWait, WaitResult
 
@@ -132,12 +131,13 @@ class MachineLearningCreateOperator(MachineLearningHookMixin, BaseOperator):
 
     def execute(self, context: Context) -> str:
         self.check_connection()
-        validate_positive("waiter_delay", self.waiter_delay)
-        validate_count("waiter_max_attempts", self.waiter_max_attempts)
+        validate_waiter(self.waiter_delay, self.waiter_max_attempts)
         entity_id, request = self._entity_id(context), self.build_request()
         tags = validate_tags("tags", self.tags, room=USER_TAG_ROOM)
         ti = context["ti"]
-        self._try_owner = Owner.of(ti.dag_id, ti.task_id, ti.map_index, ti.try_number, _id_namespace())
+        self._try_owner = Owner.of(
+            ti.dag_id, ti.task_id, ti.map_index, ti.try_number, _id_namespace(), run_id=ti.run_id
+        )
         self._task_instance_key = (ti.dag_id, ti.task_id, ti.run_id, ti.map_index)
         submission = self.hook.submit(
             self.kind, entity_id, request, tags, self._run_of(context), self._try_owner

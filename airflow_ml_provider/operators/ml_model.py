@@ -146,7 +146,8 @@ class UpdateMLModelScoreThresholdOperator(MachineLearningHookMixin, BaseOperator
         self.check_connection()
         ml_model_id = validate_entity_id("ml_model_id", self.ml_model_id)
         try:
-            score_threshold = float(self.score_threshold)
+            # True would read as 1.0: a flag is no threshold.
+            score_threshold = -1.0 if isinstance(self.score_threshold, bool) else float(self.score_threshold)
         except (TypeError, ValueError):
             score_threshold = -1.0
         if not 0.0 <= score_threshold <= 1.0:

@@ -15,7 +15,7 @@ from airflow_ml_provider.utils.realtime import (
     ENDPOINT_UPDATING,
     endpoint_status,
 )
-from airflow_ml_provider.utils.validation import validate_count, validate_entity_id, validate_positive
+from airflow_ml_provider.utils.validation import validate_entity_id, validate_waiter
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -67,8 +67,7 @@ class _RealtimeEndpointOperator(MachineLearningHookMixin, BaseOperator):
     def _checked_ml_model_id(self, context: Context) -> str:
         """Check every parameter before any call, and link the task to the model."""
         self.check_connection()
-        validate_positive("waiter_delay", self.waiter_delay)
-        validate_count("waiter_max_attempts", self.waiter_max_attempts)
+        validate_waiter(self.waiter_delay, self.waiter_max_attempts)
         ml_model_id = validate_entity_id("ml_model_id", self.ml_model_id)
         MLModelLink.persist(
             context,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -19,7 +20,7 @@ from airflow_ml_provider.hooks.connection import MachineLearningHookMixin
 from airflow_ml_provider.utils.clock import deadline_in
 from airflow_ml_provider.utils.outlets import annotate_outlets
 from airflow_ml_provider.utils.status import Outcome
-from airflow_ml_provider.utils.validation import validate_entity_id, validate_positive
+from airflow_ml_provider.utils.validation import validate_duration, validate_entity_id
 from airflow_ml_provider.waiting import EntityWait, WaitResult
 
 if TYPE_CHECKING:
@@ -81,9 +82,11 @@ class MachineLearningEntitySensor(MachineLearningHookMixin, BaseSensorOperator):
     def execute(self, context: Context) -> Any:
         validate_entity_id(self.kind.id_param, self.entity_id)
         # Airflow takes NaN and infinity here; neither bounds a wait.
-        validate_positive("poke_interval", self.poke_interval, zero_allowed=True)
-        validate_positive("timeout", self.timeout, zero_allowed=True)
+        validate_duration("poke_interval", self.poke_interval, zero_allowed=True)
+        validate_duration("timeout", self.timeout, zero_allowed=True)
         self.check_connection()
+        # A poke that rides out the service's lag (refused credentials, not found) stops at the timeout.
+        self._poke_deadline = time.monotonic() + self.timeout
         if not self.deferrable:
             return super().execute(context)
         deadline = deadline_in(self.timeout)
@@ -112,7 +115,10 @@ class MachineLearningEntitySensor(MachineLearningHookMixin, BaseSensorOperator):
 
     def poke(self, context: Context) -> PokeReturnValue | bool:
         # A throttled poll is one more poke, not a failure: the sensor's timeout bounds them.
-        step = self.hook.poll(EntityWait(self.kind, self.entity_id, delay=self.poke_interval))
+        deadline = getattr(self, "_poke_deadline", None)
+        step = self.hook.poll(
+            EntityWait(self.kind, self.entity_id, delay=self.poke_interval, deadline=deadline)
+        )
         if not isinstance(step, WaitResult):
             return False
         return PokeReturnValue(is_done=True, xcom_value=self._finish(context, step))

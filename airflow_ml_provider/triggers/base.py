@@ -89,7 +89,7 @@ class MachineLearningEntityTrigger(MachineLearningHookMixin, BaseTrigger):
             self.entity_id,
             delay=self.waiter_delay,
             max_attempts=self.waiter_max_attempts,
-            deadline=None if self.deadline is None else local_deadline(self.deadline),
+            deadline=self._local_deadline(),
         )
         try:
             result = await self._wait(wait)
@@ -116,6 +116,23 @@ class MachineLearningEntityTrigger(MachineLearningHookMixin, BaseTrigger):
                 await asyncio.sleep(step)
                 step = await hook.poll_async(shared, wait)
             return step
+
+    def _local_deadline(self) -> float | None:
+        """The deadline on this process's monotonic clock, taken once (see :mod:`~airflow_ml_provider.utils.clock`)."""
+        if self.deadline is not None and not hasattr(self, "_deadline_here"):
+            self._deadline_here = local_deadline(self.deadline)
+        return None if self.deadline is None else self._deadline_here
+
+    def _wait_over(self) -> bool:
+        """
+        Whether the wait had ended by its own limits when a kill comes: its deadline passed, or, with polls
+        counted, it is within the last two delays before it, where the limit of polls ends a wait that began
+        then (the first interval joins the grid of its delay, shortened by up to one delay).
+        """
+        ends_at = self._local_deadline()
+        if ends_at is None:
+            return False
+        return time.monotonic() >= ends_at - (2 * self.waiter_delay if self.waiter_max_attempts else 0.0)
 
     async def on_kill(self) -> None:
         """
@@ -144,11 +161,10 @@ class MachineLearningEntityTrigger(MachineLearningHookMixin, BaseTrigger):
             if ti is None:
                 raise RuntimeError("the triggerer gave this trigger no task instance")
             state = await sync_to_async(task_state)(ti.dag_id, ti.task_id, ti.run_id, ti.map_index)
-            deadline_passed = self.deadline is not None and time.time() >= self.deadline
-            reason = not_a_kill(state, deadline_passed)
+            reason = not_a_kill(state, self._wait_over())
             if reason is None:
                 description, tags = await self.hook.describe_with_tags_async(self.kind, self.entity_id)
-                reason = kill_keeps(state, description, tags, Owner.parse(self.owner_tag), deadline_passed)
+                reason = kill_keeps(state, description, tags, Owner.parse(self.owner_tag), self._wait_over())
         except Exception as error:
             reason = f"whose it is could not be read ({error})"
         if reason:

@@ -34,29 +34,43 @@ class Owner:
     The try of a task instance that created or reattached to an object.
 
     :param task: A digest of the DAG, task, map index and ID namespace: the same on every try and run.
+    :param run: A digest of the DAG run's ID: two runs of a task given one explicit ID are told apart.
     :param try_number: The try, as Airflow counts them.
     """
 
     task: str
+    run: str
     try_number: int
 
     @classmethod
     def of(
-        cls, dag_id: str, task_id: str, map_index: int | None, try_number: int, namespace: str = ""
+        cls,
+        dag_id: str,
+        task_id: str,
+        map_index: int | None,
+        try_number: int,
+        namespace: str = "",
+        run_id: str = "",
     ) -> Owner:
         index = -1 if map_index is None else map_index
-        parts = f"{namespace}\x00{dag_id}\x00{task_id}\x00{index}"
-        return cls(hashlib.sha256(parts.encode()).hexdigest()[:16], int(try_number))
+        task = f"{namespace}\x00{dag_id}\x00{task_id}\x00{index}"
+        return cls(_digest(task, 16), _digest(run_id, 8), int(try_number))
 
     @classmethod
     def parse(cls, tag: str | None) -> Owner | None:
         """The owner an object's tag names, or None for an object without one (or a tag not of this form)."""
-        task, _, try_number = (tag or "").partition("/")
-        return cls(task, int(try_number)) if task and try_number.isdigit() else None
+        parts = (tag or "").split("/")
+        if len(parts) != 3 or not all(parts) or not parts[2].isdigit():
+            return None
+        return cls(parts[0], parts[1], int(parts[2]))
 
     @property
     def tag(self) -> str:
-        return f"{self.task}/{self.try_number}"
+        return f"{self.task}/{self.run}/{self.try_number}"
+
+
+def _digest(text: str, length: int) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
 
 
 def foreign(tags: Mapping[str, str], owner: Owner) -> str | None:
@@ -105,7 +119,7 @@ def kill_keeps(
     if named is None or named.task != owner.task:
         return "no try of this task owns it"
     if named != owner:
-        return f"try {named.try_number} of the task adopted it"
+        return f"try {named.try_number} of {'this' if named.run == owner.run else 'another'} run adopted it"
     return None
 
 

@@ -235,6 +235,30 @@ def validate_positive(field: str, value: Any, *, zero_allowed: bool = False) -> 
     return value
 
 
+# No wait is longer than this: the service fails a job after 7 days, and a year keeps every time representable.
+MAX_WAIT_SECONDS = 366 * 24 * 60 * 60
+
+
+def validate_duration(field: str, value: Any, *, zero_allowed: bool = False) -> float:
+    """Return ``value`` if it is a finite positive number of seconds, at most :data:`MAX_WAIT_SECONDS`."""
+    validate_positive(field, value, zero_allowed=zero_allowed)
+    if value > MAX_WAIT_SECONDS:
+        raise InvalidParameterError(field, value, f"must be at most {MAX_WAIT_SECONDS} seconds (366 days)")
+    return value
+
+
+def validate_waiter(waiter_delay: Any, waiter_max_attempts: Any) -> None:
+    """Check an operator's wait: a delay in seconds, a whole number of polls, together at most a year."""
+    validate_duration("waiter_delay", waiter_delay)
+    validate_count("waiter_max_attempts", waiter_max_attempts)
+    if waiter_delay * waiter_max_attempts > MAX_WAIT_SECONDS:
+        raise InvalidParameterError(
+            "waiter_max_attempts",
+            waiter_max_attempts,
+            f"times waiter_delay {waiter_delay} must be at most {MAX_WAIT_SECONDS} seconds (366 days)",
+        )
+
+
 def validate_count(field: str, value: Any) -> int:
     """Return ``value`` if it is a positive whole number of attempts (an int, not a bool), else raise."""
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
