@@ -64,6 +64,8 @@ WAITING_STATES = (
     "up_for_reschedule",
     "restarting",
 )
+# Seconds a task may stay queued without starting before it counts as lost with a killed Celery worker.
+QUEUED_LOST_SECONDS = 90
 LIVE_JOB_STATUSES = ("PENDING", "INPROGRESS", "COMPLETED")
 # Records of each data source (the soak writes them): a COMPLETED job that scored it counts exactly these.
 HEAD_RECORDS = 200
@@ -529,12 +531,7 @@ class Soak:
         def runs_done() -> bool:
             self.watch()
             self.watch_api(unanswered_since)
-            rows = self.stack.database_rows(
-                "SELECT count(*) FROM dag_run WHERE dag_id LIKE 'soak\\_%' AND run_id = ANY(:run_ids) "
-                "AND state NOT IN ('success', 'failed')",
-                run_ids=run_ids,
-            )
-            return int(rows[0][0]) == 0
+            return not self.unfinished_runs(run_ids)
 
         def jobs_done() -> bool:
             return not [job for job in self.jobs() if job["Status"] in ("PENDING", "INPROGRESS")]
@@ -546,6 +543,54 @@ class Soak:
             self.say(f"settling: waiting up to {seconds:.0f} s for the {what} to end")
             with contextlib.suppress(TimeoutError):
                 wait_until(condition, seconds, 2.0, f"the soak's {what} to end")
+
+    def unfinished_runs(
+        self, run_ids: list[str], include_lost: bool = False
+    ) -> dict[tuple[str, str], dict[str, Any]]:
+        """
+        The soak's runs that did not end, with their task instances, leaving out those held only by tasks
+        queued whose try never started (see :meth:`never_started`).
+        """
+        rows = self.stack.database_rows(
+            "SELECT r.dag_id, r.run_id, r.state, t.task_id, t.map_index, t.state, t.try_number, "
+            "extract(epoch FROM now() - t.queued_dttm) "
+            "FROM dag_run r LEFT JOIN task_instance t ON t.dag_id = r.dag_id AND t.run_id = r.run_id "
+            "WHERE r.dag_id LIKE 'soak\\_%' AND r.run_id = ANY(:run_ids) AND r.state NOT IN ('success', 'failed')",
+            run_ids=run_ids,
+        )
+        runs: dict[tuple[str, str], dict[str, Any]] = {}
+        for dag_id, run_id, run_state, task_id, map_index, state, try_number, queued_for in rows:
+            run = runs.setdefault((dag_id, run_id), {"run_state": run_state, "tasks": {}})
+            if task_id is not None:
+                name = task_id + (f"[{map_index}]" if map_index >= 0 else "")
+                run["tasks"][name] = {
+                    "state": state,
+                    "try_number": try_number,
+                    "map_index": map_index,
+                    "queued_seconds": None if queued_for is None else round(float(queued_for)),
+                }
+
+        def held_by_lost_tasks(key: tuple[str, str], tasks: dict[str, dict[str, Any]]) -> bool:
+            lost = [
+                name for name, task in tasks.items() if self.never_started(*key, name.split("[")[0], task)
+            ]
+            return bool(lost) and all(tasks[name]["state"] is None or name in lost for name in tasks)
+
+        return {
+            key: run for key, run in runs.items() if include_lost or not held_by_lost_tasks(key, run["tasks"])
+        }
+
+    def never_started(self, dag_id: str, run_id: str, task_id: str, task: dict[str, Any]) -> bool:
+        """
+        Queued, and its try wrote no log: no provider code ran. A Celery worker killed right after it took
+        the task's message takes the message with it; Airflow queues it again only after
+        ``[scheduler] task_queued_timeout``. An Airflow limit, reported apart from the violations.
+        """
+        # A queued task waits for a free slot for seconds, not minutes, once the faults stopped.
+        if task["state"] != "queued" or (task.get("queued_seconds") or 0) < QUEUED_LOST_SECONDS:
+            return False
+        log = self.stack.task_log(dag_id, run_id, task_id, max(task["try_number"], 1), task["map_index"])
+        return not log.strip()
 
     def jobs(self) -> list[dict[str, Any]]:
         """Every batch prediction of a soak DAG on the service, through boto3 (at most 1,000 pages)."""
@@ -676,12 +721,23 @@ class Checker:
                 continue
             job = self.jobs[job_id]
             chain_task = (dag_id, run_id, spec.upstream, map_index) if spec.is_sensor else key
+            owner = self.chain_of.get(job_id)
+            # When the chaos marked a map index of the create success, it pushed no ID: Airflow expands the
+            # sensors over the IDs pushed, and their map indexes no longer match the creates'.
+            if (
+                spec.is_sensor
+                and map_index >= 0
+                and owner
+                and owner[:3] == chain_task[:3]
+                and any(self.marked(other) for other in self.tasks if other[:3] == chain_task[:3])
+            ):
+                chain_task = owner
             evidence = {"job": self.brief(job_id), "try_number": task["try_number"]}
             if job["Status"] == "DELETED":
                 evidence["deleted_by"] = self.deletions(job_id)
                 self.add("success_returned_deleted_job", *where, job_id=job_id, evidence=evidence)
                 continue
-            wrong = self.wrong_data(dag_id, run_id, map_index, job)
+            wrong = self.wrong_data(dag_id, run_id, chain_task[3], job)
             if self.chain_of.get(job_id) != chain_task or wrong:
                 evidence.update(
                     chain_of_job=self.chain_of.get(job_id), expected_chain=chain_task, wrong=wrong
@@ -739,15 +795,21 @@ class Checker:
 
     def check_ends(self) -> None:
         """No event lost: every run the soak started ended, and no task instance is left waiting."""
-        for (dag_id, run_id), _ in sorted(self.soak.runs.items()):
-            state = self.run_states.get((dag_id, run_id))
-            if state not in ("success", "failed"):
-                tasks = {
-                    k[2] + (f"[{k[3]}]" if k[3] >= 0 else ""): t
-                    for k, t in self.tasks.items()
-                    if k[:2] == (dag_id, run_id)
-                }
-                self.add("stuck_run", dag_id, run_id, evidence={"run_state": state, "tasks": tasks})
+        unfinished = self.soak.unfinished_runs([run_id for _, run_id in self.soak.runs])
+        for (dag_id, run_id), run in sorted(unfinished.items()):
+            self.add("stuck_run", dag_id, run_id, evidence=run)
+        finished_or_stuck = set(unfinished)
+        self.queued_never_started = [
+            {"dag_id": dag_id, "run_id": run_id, "task": name, **task}
+            for (dag_id, run_id), run in sorted(
+                self.soak.unfinished_runs(
+                    [run_id for (_, run_id) in self.soak.runs], include_lost=True
+                ).items()
+            )
+            if (dag_id, run_id) not in finished_or_stuck
+            for name, task in run["tasks"].items()
+            if task["state"] == "queued"
+        ]
         for key, task in sorted(self.tasks.items()):
             if task["state"] in WAITING_STATES and self.run_states.get(key[:2]) in ("success", "failed"):
                 self.add(
@@ -880,8 +942,10 @@ class Checker:
             "unknown_violations": sum(violation.known_defect is None for violation in self.violations),
             "failures_by_error": dict(Counter(short_error(f["error"]) for f in failures).most_common()),
             "failures_by_known_defect": dict(Counter(str(f["known_defect"]) for f in failures).most_common()),
+            "failures_unexplained": [f for f in failures if f["known_defect"] is None],
             "failures": failures,
             "components_exited_unkilled": soak.exits,
+            "airflow_limits": {"queued_never_started": self.queued_never_started},
             "notes": soak.notes,
         }
 
@@ -915,10 +979,14 @@ def summary(report: dict[str, Any]) -> str:
         lines.append(f"    evidence: {json.dumps(violation['evidence'], default=str)[:1500]}")
     for exited in report["components_exited_unkilled"]:
         lines.append(f"component exited or hung without a fault: {json.dumps(exited)[:600]}")
+    for task in report["airflow_limits"]["queued_never_started"]:
+        lines.append(f"airflow limit, a task queued whose try never started: {json.dumps(task)}")
     lines.append(f"task failures not marked by the chaos: {len(report['failures'])}")
     lines.append(f"  by known defect: {report['failures_by_known_defect']}")
     for error, count in report["failures_by_error"].items():
         lines.append(f"  {count} x {error}")
+    for failure in report["failures_unexplained"][:20]:
+        lines.append(f"  no known defect explains: {json.dumps(failure)[:600]}")
     for note in report["notes"][:20]:
         lines.append(f"note: {note}")
     return "\n".join(lines) + "\n"

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.system.conftest import EMULATOR_DEFAULTS, Figures
-from tests.system.soak import Soak, SoakSettings, write_report
+from tests.system.soak import Soak, SoakSettings, keep_evidence, write_report
 from tests.system.stack import AirflowStack, EmulatorProcess
 
 pytestmark = pytest.mark.system
@@ -28,6 +28,8 @@ def test_a_short_chaos_soak_breaks_no_invariant(
     report = Soak(distributed_stack, emulator_process, settings).run()
     service.configure(**EMULATOR_DEFAULTS, refused_access_keys={})
     path = write_report(report, f"ci-seed{CI_SEED}")
+    if report["violations"]:
+        keep_evidence(distributed_stack, report, f"ci-seed{CI_SEED}")
     figures.record(
         "soak_short_seed",
         seed=CI_SEED,
