@@ -18,7 +18,7 @@ CI_SEED = 20261207
 CI_MINUTES = float(os.environ.get("SOAK_CI_MINUTES", "3"))
 
 
-# Three minutes of faults, then at most seven to settle and one to check: bounded well under its timeout.
+# Three minutes of faults, then at most four for the runs to end and one for the jobs: well under the timeout.
 @pytest.mark.timeout(1200)
 def test_a_short_chaos_soak_breaks_no_invariant(
     distributed_stack: AirflowStack, emulator_process: EmulatorProcess, service: Any, figures: Figures
