@@ -4,7 +4,7 @@ PYTHON ?= python3
 UV := $(PYTHON) -m uv
 RUN := $(UV) run --frozen --no-sync
 
-.PHONY: install system-deps demo test test-main-untimed test-checks-and-matrix test-fast test-distributed matrix \
+.PHONY: install system-deps demo test test-main-untimed test-checks-and-matrix test-fast test-distributed soak matrix \
 	lint docs package bench clean
 
 install:
@@ -39,11 +39,11 @@ package: install
 # that measure wall-clock time (marker `timing`). Last, the distributed deployment.
 test: install system-deps
 	$(MAKE) --no-print-directory -j2 test-main-untimed test-checks-and-matrix
-	$(RUN) pytest -m timing --ignore=tests/system/test_distributed.py
+	$(RUN) pytest -m timing --ignore=tests/system/test_distributed.py --ignore=tests/system/test_soak.py
 	$(MAKE) --no-print-directory test-distributed
 
 test-main-untimed: install
-	$(RUN) pytest -m "not timing" --ignore=tests/system/test_distributed.py
+	$(RUN) pytest -m "not timing" --ignore=tests/system/test_distributed.py --ignore=tests/system/test_soak.py
 
 test-checks-and-matrix: install
 	$(MAKE) --no-print-directory -j1 lint docs package matrix
@@ -52,10 +52,18 @@ test-checks-and-matrix: install
 test-fast: lint
 	$(RUN) pytest -m "not system" --ignore=tests/system
 
-# CeleryExecutor with Redis, two workers and two triggerers (tests/system/test_distributed.py);
+# CeleryExecutor with Redis, two workers and two triggerers (tests/system/test_distributed.py), then the
+# chaos soak's short seed on the same deployment (tests/system/test_soak.py);
 # DISTRIBUTED_RUNS=200 for the full figure of many runs at once.
 test-distributed: install system-deps
-	$(RUN) pytest tests/system/test_distributed.py
+	$(RUN) pytest tests/system/test_distributed.py tests/system/test_soak.py
+
+# The chaos soak on a deployment of its own (see RELIABILITY.md): SOAK_MINUTES of seeded faults, then the
+# invariant checker; the report goes to build/soak/. It exits non-zero when it found a violation.
+SOAK_MINUTES ?= 60
+SOAK_SEED ?= 20261207
+soak: install system-deps
+	$(RUN) python -m tests.system.soak --minutes $(SOAK_MINUTES) --seed $(SOAK_SEED)
 
 # Each cell of the version matrix in its own virtualenv from its committed lock (see scripts/matrix.py).
 matrix: install

@@ -143,6 +143,13 @@ def emulator_process(system_root: Path) -> Iterator[EmulatorProcess]:
         system_root / "emulator.log", "--job-duration", "1", "--pending-duration", "0.2"
     )
     _session_resources.callback(process.stop)
+    prepare_emulator(process)
+    yield process
+    _session_resources.close()
+
+
+def prepare_emulator(process: EmulatorProcess) -> None:
+    """Give a fresh emulator the bucket, the data source and the trained model the DAGs score with."""
     ml, s3 = service_clients(process)
     s3.create_bucket(Bucket=BUCKET)
     csv_bytes, schema = datasets.make_dataset("breast_cancer")
@@ -154,8 +161,6 @@ def emulator_process(system_root: Path) -> Iterator[EmulatorProcess]:
     )
     ml.create_ml_model(MLModelId=ML_MODEL_ID, MLModelType="BINARY", TrainingDataSourceId=DATA_SOURCE_ID)
     wait_until(lambda: ml.get_ml_model(MLModelId=ML_MODEL_ID)["Status"] == "COMPLETED", 60, 0.2, "the model")
-    yield process
-    _session_resources.close()
 
 
 def service_clients(process: EmulatorProcess) -> tuple[Any, Any]:
@@ -218,6 +223,76 @@ def airflow_stack(
     )
     yield stack
     _session_resources.close()
+
+
+# -- the distributed deployment: CeleryExecutor, two workers, two triggerers ------------------------------
+
+TRIGGERERS = ("triggerer-1", "triggerer-2")
+# The seconds after which the scheduler fails a task whose worker stopped heartbeating (300 by default).
+TASK_HEARTBEAT_TIMEOUT = 30
+DISTRIBUTED_DAGS = [
+    "distributed_sensor_waits",
+    "distributed_wait_delete_on_kill",
+    "distributed_moved_then_fired",
+    "soak_mapped",
+]
+
+
+def triggerer_names(stack: AirflowStack) -> list[str]:
+    """The component names of the triggerers that are alive by their heartbeat."""
+    rows = stack.database_rows(
+        "SELECT unixname FROM job WHERE job_type = 'TriggererJob' AND state = 'running' "
+        "AND latest_heartbeat > now() - interval '10 seconds'"
+    )
+    return [name for (name,) in rows]
+
+
+@contextlib.contextmanager
+def distributed_deployment(root: Path, emulator_process: EmulatorProcess) -> Iterator[AirflowStack]:
+    """
+    Scheduler, API server, DAG processor, two Celery workers and two triggerers under ``root``, with the
+    distributed and soak DAGs parsed and both triggerers heartbeating; stopped afterwards.
+    """
+    dags_folder, connection, environment = stack_inputs(root, emulator_process)
+    markers = root / "markers"
+    markers.mkdir()
+    environment.update(
+        DISTRIBUTED_MARKERS=str(markers),
+        AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT=str(TASK_HEARTBEAT_TIMEOUT),
+        # Six task slots and one API server process on two shared cores: its answers can take seconds.
+        AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT="60",
+    )
+    with running_stack(root / "home", dags_folder, connection, environment, distributed=True) as stack:
+        stack.wait_for_dags(DISTRIBUTED_DAGS, timeout=180)
+        wait_until(lambda: set(TRIGGERERS) <= set(triggerer_names(stack)), 120, 1.0, "both triggerers")
+        yield stack
+
+
+@pytest.fixture(scope="session")
+def distributed_stack(system_root: Path, emulator_process: EmulatorProcess, figures: Figures) -> AirflowStack:
+    """
+    The distributed deployment, shared by the distributed tests and the soak's short seed; stopped right
+    after the last system test, before the emulator.
+    """
+    root = system_root / "distributed"
+
+    def count_left() -> None:
+        entry = figures.entries.setdefault("distributed_stack", {})
+        entry["processes_left_after_teardown"] = len(pids_with_environment(f"AIRFLOW_HOME={root / 'home'}"))
+
+    # Registered before the stack, so it runs once the stack has stopped.
+    _session_resources.callback(count_left)
+    started = time.monotonic()
+    stack = _session_resources.enter_context(distributed_deployment(root, emulator_process))
+    figures.record(
+        "distributed_stack",
+        database=stack.database,
+        executor="CeleryExecutor",
+        broker="redis-server",
+        components=list(stack.components),
+        stack_start_seconds=round(time.monotonic() - started, 1),
+    )
+    return stack
 
 
 @pytest.fixture

@@ -6,69 +6,27 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from airflow_ml_provider.utils.validation import derive_entity_id
-from tests.system.conftest import HOLD, RELEASE, Figures, jobs_of, stack_inputs
-from tests.system.stack import AirflowStack, EmulatorProcess, pids_with_environment, running_stack, wait_until
+from tests.system.conftest import (
+    HOLD,
+    RELEASE,
+    TASK_HEARTBEAT_TIMEOUT,
+    TRIGGERERS,
+    Figures,
+    jobs_of,
+    triggerer_names,
+)
+from tests.system.stack import AirflowStack, wait_until
 
 pytestmark = pytest.mark.system
-TRIGGERERS = ("triggerer-1", "triggerer-2")
 # 20 rather than 200 runs at once by default: each run is three task executions on two shared cores, and
 # `make test` must stay under 45 minutes. DISTRIBUTED_RUNS=200 runs the full figure; the figures say what ran.
 CONCURRENT_RUNS = int(os.environ.get("DISTRIBUTED_RUNS", "20"))
-# The seconds after which the scheduler fails a task whose worker stopped heartbeating (300 by default).
-TASK_HEARTBEAT_TIMEOUT = 30
-
-
-@pytest.fixture(scope="module")
-def distributed_stack(
-    system_root: Path, emulator_process: EmulatorProcess, figures: Figures
-) -> Iterator[AirflowStack]:
-    """Scheduler, API server, DAG processor, two Celery workers and two triggerers, for this module only."""
-    root = system_root / "distributed"
-    dags_folder, connection, environment = stack_inputs(root, emulator_process)
-    markers = root / "markers"
-    markers.mkdir()
-    environment.update(
-        DISTRIBUTED_MARKERS=str(markers),
-        AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT=str(TASK_HEARTBEAT_TIMEOUT),
-        # Six task slots and one API server process on two shared cores: its answers can take seconds.
-        AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT="60",
-    )
-    home = root / "home"
-    started = time.monotonic()
-    with running_stack(home, dags_folder, connection, environment, distributed=True) as stack:
-        stack.wait_for_dags(
-            ["distributed_sensor_waits", "distributed_wait_delete_on_kill", "distributed_moved_then_fired"],
-            timeout=180,
-        )
-        wait_until(lambda: set(TRIGGERERS) <= set(triggerer_names(stack)), 120, 1.0, "both triggerers")
-        figures.record(
-            "distributed_stack",
-            database=stack.database,
-            executor="CeleryExecutor",
-            broker="redis-server",
-            components=list(stack.components),
-            stack_start_seconds=round(time.monotonic() - started, 1),
-        )
-        yield stack
-    figures.entries["distributed_stack"]["processes_left_after_teardown"] = len(
-        pids_with_environment(f"AIRFLOW_HOME={home}")
-    )
-
-
-def triggerer_names(stack: AirflowStack) -> list[str]:
-    """The component names of the triggerers that are alive by their heartbeat."""
-    rows = stack.database_rows(
-        "SELECT unixname FROM job WHERE job_type = 'TriggererJob' AND state = 'running' "
-        "AND latest_heartbeat > now() - interval '10 seconds'"
-    )
-    return [name for (name,) in rows]
 
 
 def deferred_count(stack: AirflowStack, dag_id: str) -> int:
