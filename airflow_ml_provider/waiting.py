@@ -102,7 +102,8 @@ OPTIONAL_EVENT_KEYS = frozenset({"error_code"})
 
 # A password that a service message quotes: after one of these words (and "for user X", "is", "=", ":"), a quoted
 # value (escapes included) or the rest of the clause; and the password of a URL's user info.
-_PASSWORD_WORD = r"\b(?:password|passwd|pwd|pgpassword)\b"  # noqa: S105 - words to look for, not a password
+# Words to look for, not a password.
+_PASSWORD_WORD = r"\b(?:password|passwd|pwd|pgpassword)\b"  # noqa: S105  # nosec B105
 _QUOTED = r"""'(?:\\.|[^'\\])*'|"(?:\\.|[^"\\])*\""""
 _QUOTED_PASSWORD = re.compile(
     rf"""({_PASSWORD_WORD}(?:\s+for\s+(?:user\s+)?\S+)?\s*(?:\bis\b|\bwas\b|=|:)?\s*)"""
