@@ -193,25 +193,29 @@ def test_a_deferred_task_cleared_as_its_job_completes_keeps_the_job_its_new_try_
     stack, dag_id, task_id = distributed_stack, "distributed_wait_delete_on_kill", "create_batch_prediction"
     service.configure(job_duration=HOLD)
     run_id = stack.trigger(dag_id)
+    job_id = derive_entity_id(dag_id, task_id, run_id, -1)
     stack.wait_for_deferred(dag_id, [run_id], task_id, 300)
     wait_until(lambda: sum(stack.trigger_shares(dag_id).values()) == 1, 120, 0.5, "the trigger to be taken")
-    # No fault: the user clears the deferred task just as its job completes.
-    service.configure(job_duration=RELEASE)
+    # No fault: the user clears the deferred task, and its job completes as try 1's kill and try 2 start.
     stack.request(
         "POST",
         f"/api/v2/dags/{dag_id}/clearTaskInstances",
         {"dry_run": False, "task_ids": [task_id], "dag_run_id": run_id, "only_failed": False},
     )
+    service.configure(job_duration=RELEASE)
     states = stack.wait_for_runs(dag_id, [run_id], timeout=300)
     assert states == {run_id: "success"}
     returned = stack.xcom(dag_id, run_id, task_id)
 
     def killed() -> bool:
-        status = ml_service.get_batch_prediction(BatchPredictionId=returned)["Status"]
-        return status == "DELETED" or bool(kill_decisions(stack, dag_id, run_id, task_id, returned))
+        status = ml_service.get_batch_prediction(BatchPredictionId=job_id)["Status"]
+        return status == "DELETED" or bool(kill_decisions(stack, dag_id, run_id, task_id, job_id))
 
     # Try 1's kill has decided (its state query can take seconds on a loaded machine).
     wait_until(killed, 120, 1.0, "try 1's kill")
+    # Whatever the kill met (the job still running and unadopted: deleted, and try 2 made -r1; adopted by
+    # try 2 or COMPLETED: kept), the run succeeded with a job that COMPLETED and stays so.
+    assert returned in (job_id, f"{job_id}-r1")
     assert ml_service.get_batch_prediction(BatchPredictionId=returned)["Status"] == "COMPLETED"
     tries = stack.tries(dag_id, run_id, task_id)
     figures.record(
