@@ -203,9 +203,9 @@ with reliability_dag("distributed_wait_delete_on_kill"):
         **JOB,
     )
 
-# A trigger that moves to another triggerer and fires there, while the first is stalled: 300 s between polls, so
-# that the stalled copy does not poll again as it comes back, and is only cancelled.
-with reliability_dag("distributed_moved_then_fired"):
+# 300 s between polls: a job can complete unseen for a while, so that a test decides when its trigger notices
+# (a trigger that moved while its triggerer was stalled; a task cleared after its job completed).
+with reliability_dag("distributed_slow_polls_delete_on_kill"):
     CreateBatchPredictionOperator(
         task_id="create_batch_prediction",
         wait_for_completion=True,

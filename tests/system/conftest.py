@@ -233,7 +233,7 @@ TASK_HEARTBEAT_TIMEOUT = 30
 DISTRIBUTED_DAGS = [
     "distributed_sensor_waits",
     "distributed_wait_delete_on_kill",
-    "distributed_moved_then_fired",
+    "distributed_slow_polls_delete_on_kill",
     "soak_mapped",
 ]
 
