@@ -69,18 +69,12 @@ QUEUED_LOST_SECONDS = 90
 LIVE_JOB_STATUSES = ("PENDING", "INPROGRESS", "COMPLETED")
 # Records of each data source (the soak writes them): a COMPLETED job that scored it counts exactly these.
 HEAD_RECORDS = 200
-# The violations the provider's open defects explain, each with the defect it matches (see known_defect).
-KNOWN_DEFECTS = {
-    "success_returned_deleted_job": "a kill's delete_on_kill deleted a job a newer try adopted or that COMPLETED",
-}
-# Task failures (not violations) whose last error an open defect explains: the pattern and the defect.
-KNOWN_FAILURES = (
-    (
-        r"UnrecognizedClientException|ExpiredTokenException",
-        "key-rotation lag: a refused key fails the task for good",
-    ),
-    (r"did not complete \(status DELETED\)", "a kill's delete_on_kill deleted the job this try waited for"),
-)
+# The violations the provider's open defects explain, each with the defect it matches (see known_defect). None
+# is open: the kill that deleted a job a newer try adopted or that COMPLETED was fixed, so any violation fails.
+KNOWN_DEFECTS: dict[str, str] = {}
+# Task failures (not violations) whose last error an open defect explains: the pattern and the defect. None is
+# open: the rotation lag is ridden out, and a kill no longer deletes a job a try waits for.
+KNOWN_FAILURES: tuple[tuple[str, str], ...] = ()
 # Each kind of fault and its weight in the schedule.
 FAULT_WEIGHTS = {
     "sigkill": 3,
@@ -680,7 +674,7 @@ class Checker:
     def known_defect(self, violation: Violation) -> str | None:
         """The open defect a violation matches, only when its evidence shows that defect's mark."""
         if violation.kind == "success_returned_deleted_job" and violation.evidence.get("deleted_by"):
-            return KNOWN_DEFECTS[violation.kind]
+            return KNOWN_DEFECTS.get(violation.kind)
         return None
 
     # -- exemptions --
