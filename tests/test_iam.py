@@ -139,6 +139,8 @@ def every_mode(operator_class: type, arguments: dict[str, Any], together: int = 
             for index in range(together)
         ]
     )
+    # The killed job still runs when the kill decides, however slow the machine: a kill deletes only a running job.
+    SERVICE[0].configure(job_duration=30.0)
     killed = operator_class(**arguments, wait_for_completion=False, delete_on_kill=True, **QUICK)
     killed.execute(run_context())
     # A user marked the running task failed: the one state in which a kill deletes (utils/ownership.py).
@@ -296,6 +298,17 @@ TASKS: dict[type, Callable[[dict[str, str]], None]] = {
         BatchPredictionSensor, "batch_prediction_id", model["BatchPrediction"]
     ),
 }
+
+
+# The emulator of the running test, for the steps that hold its jobs.
+SERVICE: list[Any] = []
+
+
+@pytest.fixture(autouse=True)
+def service(emulator):
+    SERVICE[:] = [emulator]
+    yield emulator
+    SERVICE.clear()
 
 
 @pytest.fixture

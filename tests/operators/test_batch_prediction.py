@@ -198,6 +198,8 @@ def test_the_workers_kill_deletes_the_job_only_when_a_user_acted(
     operator_for, emulator, monkeypatch, delete_on_kill, task_state, deleted
 ):
     monkeypatch.setattr(ownership, "task_state", lambda *_: task_state)
+    # The job runs while the kill decides, however slow the machine.
+    emulator.configure(job_duration=30)
     operator = operator_for(delete_on_kill=delete_on_kill)
     job_id = operator.execute(context_for(run_id=run_id()))
     operator.on_kill()

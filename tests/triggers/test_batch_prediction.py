@@ -152,8 +152,10 @@ async def test_an_unexpected_exception_becomes_an_error_event_with_its_reason(mo
     ],
 )
 async def test_on_kill_deletes_the_job_only_when_the_user_acted_on_the_try_that_owns_it(
-    submit, monkeypatch, delete_on_kill, task_state, adopted, deleted
+    submit, emulator, monkeypatch, delete_on_kill, task_state, adopted, deleted
 ):
+    # The job runs while the kill decides, however slow the machine.
+    emulator.configure(job_duration=30)
     asked = []
 
     def state_of(dag_id, task_id, run_id, map_index):
