@@ -140,12 +140,16 @@ def every_mode(operator_class: type, arguments: dict[str, Any], together: int = 
         ]
     )
     # The killed job still runs when the kill decides, however slow the machine: a kill deletes only a running job.
-    SERVICE[0].configure(job_duration=30.0)
-    killed = operator_class(**arguments, wait_for_completion=False, delete_on_kill=True, **QUICK)
-    killed.execute(run_context())
-    # A user marked the running task failed: the one state in which a kill deletes (utils/ownership.py).
-    with mock.patch.object(ownership, "task_state", return_value="failed"):
-        killed.on_kill()
+    service, quick = SERVICE[0], SERVICE[0].config.job_duration
+    service.configure(job_duration=30.0)
+    try:
+        killed = operator_class(**arguments, wait_for_completion=False, delete_on_kill=True, **QUICK)
+        killed.execute(run_context())
+        # A user marked the running task failed: the one state in which a kill deletes (utils/ownership.py).
+        with mock.patch.object(ownership, "task_state", return_value="failed"):
+            killed.on_kill()
+    finally:
+        service.configure(job_duration=quick)
 
 
 def sensed(sensor_class: type, id_argument: str, entity_ids: list[str]) -> None:
